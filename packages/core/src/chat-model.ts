@@ -1,0 +1,135 @@
+import type { CallbackHandler, HandlerErrorListener } from './callback-handler.js';
+import { ChatStream, type ModelCallOptions } from './chat-stream.js';
+import { InvalidArgumentError } from './errors/invalid-argument-error.js';
+import { HumanMessage, type AIMessage, type Message } from './messages.js';
+import type { ModelStreamPart } from './stream-event.js';
+
+/** Options every chat model accepts. */
+export interface ChatModelOptions {
+  /**
+   * Whether `invoke()` asks the provider for a streamed response (handlers then see every
+   * chunk). `stream()` always streams. Default `true`.
+   */
+  streaming?: boolean;
+  /** Handlers attached to every run of this model. */
+  callbacks?: readonly CallbackHandler[];
+  /** Receives every handler failure. Default: each failing handler is logged once per run. */
+  onHandlerError?: HandlerErrorListener;
+}
+
+/** Options of one call to `stream()` or `invoke()`. */
+export interface ChatCallOptions {
+  /** Handlers for this run only, after the model's own. */
+  callbacks?: readonly CallbackHandler[];
+  /** Stops the run: it then finishes with `finishReason: 'aborted'` and the partial message. */
+  signal?: AbortSignal;
+  /** Groups runs into a conversation (storage, aggregates). */
+  conversationId?: string;
+  /** The run's id (default: a random UUID). */
+  runId?: string;
+  /** Receives this run's handler failures (instead of the model's listener). */
+  onHandlerError?: HandlerErrorListener;
+}
+
+/** What `stream()` and `invoke()` accept: messages, or a single user prompt. */
+export type ChatInput = string | readonly Message[];
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+
+function toMessages(input: ChatInput): readonly Message[] {
+  if (typeof input === 'string') return [new HumanMessage(input)];
+  if (!Array.isArray(input) || input.length === 0) {
+    throw new InvalidArgumentError({
+      argument: 'messages',
+      message: '[sluice/core] messages must be a non-empty array of { role, content } (or a prompt string)',
+    });
+  }
+  input.forEach((message: unknown, index) => {
+    const candidate = message as Partial<Message> | null;
+    if (candidate === null || typeof candidate !== 'object' || !ROLES.has(candidate.role as string)) {
+      throw new InvalidArgumentError({
+        argument: `messages[${index}].role`,
+        message: `[sluice/core] messages[${index}].role must be one of system, user, assistant, tool`,
+      });
+    }
+    if (typeof candidate.content !== 'string') {
+      throw new InvalidArgumentError({
+        argument: `messages[${index}].content`,
+        message: `[sluice/core] messages[${index}].content must be a string`,
+      });
+    }
+  });
+  return input;
+}
+
+/**
+ * The base of every chat model. An adapter implements `_stream`, translating its provider's
+ * stream into `ModelStreamPart`s and nothing more; the base gives it runs, callbacks with
+ * ordered lanes, abort, metrics and the assembled result.
+ *
+ * @example
+ * ```ts
+ * class EchoModel extends ChatModel {
+ *   readonly provider = 'echo';
+ *   readonly model = 'echo-1';
+ *   protected async *_stream(messages: readonly Message[]) {
+ *     yield { type: 'text-delta', text: messages.at(-1)?.content ?? '' } as const;
+ *   }
+ * }
+ * const reply = await new EchoModel().invoke('Hello!');
+ * ```
+ */
+export abstract class ChatModel {
+  /** The provider's name: `openai`, `anthropic`, `fake`. */
+  abstract readonly provider: string;
+  /** The model's name as the provider knows it. */
+  abstract readonly model: string;
+  readonly streaming: boolean;
+  readonly callbacks: readonly CallbackHandler[];
+  readonly onHandlerError: HandlerErrorListener | undefined;
+
+  constructor(options: ChatModelOptions = {}) {
+    this.streaming = options.streaming ?? true;
+    this.callbacks = options.callbacks ?? [];
+    this.onHandlerError = options.onHandlerError;
+  }
+
+  /**
+   * Translates the provider's stream into parts. Must stop (return or throw) when
+   * `options.signal` aborts; should pass the signal to its HTTP request.
+   */
+  protected abstract _stream(messages: readonly Message[], options: ModelCallOptions): AsyncIterable<ModelStreamPart>;
+
+  /** Starts a streamed run. It begins when you iterate or await the returned `ChatStream`. */
+  stream(input: ChatInput, options: ChatCallOptions = {}): ChatStream {
+    return this.run(input, options, true);
+  }
+
+  /**
+   * Runs the model and resolves with the final message once every handler has finished.
+   * Rejects with a `SluiceError` if the model failed; an aborted run resolves with the partial
+   * message (`finishReason: 'aborted'`).
+   */
+  async invoke(input: ChatInput, options: ChatCallOptions = {}): Promise<AIMessage> {
+    const result = await this.run(input, options, this.streaming);
+    return result.message;
+  }
+
+  private run(input: ChatInput, options: ChatCallOptions, streaming: boolean): ChatStream {
+    const messages = toMessages(input);
+    const handlers = options.callbacks === undefined ? this.callbacks : [...this.callbacks, ...options.callbacks];
+    const onHandlerError = options.onHandlerError ?? this.onHandlerError;
+    return new ChatStream({
+      model: this.model,
+      provider: this.provider,
+      messages,
+      handlers,
+      streaming,
+      open: (callOptions) => this._stream(messages, callOptions),
+      runId: options.runId,
+      conversationId: options.conversationId,
+      signal: options.signal,
+      onHandlerError,
+    });
+  }
+}

@@ -1,0 +1,584 @@
+import type { CallbackHandler, HandlerContext, HandlerErrorListener } from './callback-handler.js';
+import type { ChatResult } from './chat-result.js';
+import { HandlerError } from './errors/handler-error.js';
+import { InvalidArgumentError } from './errors/invalid-argument-error.js';
+import { SluiceError } from './errors/sluice-error.js';
+import { flushStep, HandlerLane, startStep, type LaneHost } from './handler-lane.js';
+import { AIMessage, type Message, type ToolCall } from './messages.js';
+import type { RunMetrics } from './run-metrics.js';
+import type { DataEvent, FinishReason, ModelStreamPart, StreamEvent, Usage } from './stream-event.js';
+
+/** What the run passes to a model's `_stream`. */
+export interface ModelCallOptions {
+  /** Aborts when the run is stopped: pass it to the provider request. */
+  signal: AbortSignal;
+  /** False when `invoke()` runs on a model built with `streaming: false`. */
+  streaming: boolean;
+  runId: string;
+  conversationId: string | undefined;
+}
+
+/** Everything a `ChatStream` is made from (built by `ChatModel.stream`). */
+export interface ChatStreamInit {
+  model: string;
+  provider: string;
+  messages: readonly Message[];
+  handlers: readonly CallbackHandler[];
+  open: (options: ModelCallOptions) => AsyncIterable<ModelStreamPart>;
+  streaming: boolean;
+  runId?: string;
+  conversationId?: string;
+  signal?: AbortSignal;
+  onHandlerError?: HandlerErrorListener;
+}
+
+const IDLE = 0;
+const STREAMING = 1;
+const FINISHING = 2;
+const DONE = 3;
+
+const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+interface ToolCallParts {
+  id: string;
+  name: string;
+  parts: string[];
+}
+
+function logHandlerError(error: HandlerError): void {
+  console.error(error.message, error.cause);
+}
+
+/**
+ * One run of a chat model: an `AsyncIterable<StreamEvent>` that is also awaitable for its
+ * `ChatResult`.
+ *
+ * The run is lazy: it starts when you iterate it or await it. Iterate it once, or await it
+ * (awaiting while or after iterating gives the result once the run has ended). Iteration ends
+ * after the `finish` event, once every handler has drained; if the model failed, the `error`
+ * and `finish` events are yielded first and then the iterator throws the error, so a failure
+ * is never silent. Breaking out of the loop aborts the run (handlers still get `onChatEnd`).
+ *
+ * Because it is thenable, an `async` function that returns a `ChatStream` hands its caller
+ * the result, not the stream: return it from a plain function to pass the stream on.
+ *
+ * @example
+ * ```ts
+ * const stream = model.stream([new HumanMessage('Hi!')]);
+ * for await (const event of stream) if (event.type === 'text-delta') process.stdout.write(event.text);
+ * const { text, usage, finishReason } = await stream;
+ * ```
+ */
+export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatResult>, LaneHost {
+  readonly runId: string;
+  readonly conversationId: string | undefined;
+  /** Aborts when the run is stopped. */
+  readonly signal: AbortSignal;
+
+  private readonly init: ChatStreamInit;
+  private readonly controller = new AbortController();
+  private readonly lanes: HandlerLane[];
+  private readonly reportListener: HandlerErrorListener;
+  private state = IDLE;
+  private consumer: 'none' | 'iterator' | 'self' = 'none';
+  private source: AsyncIterator<ModelStreamPart> | undefined;
+  private seq = 0;
+
+  // Events waiting for the consumer, in seq order (handler emissions, lifecycle events).
+  private out: (StreamEvent | undefined)[] = [];
+  private outHead = 0;
+  private outWaiter: (() => void) | undefined;
+  // Handler emissions made while an event is being dispatched wait for it to reach every lane.
+  private dispatching = false;
+  private deferred: { event: DataEvent; from: HandlerLane }[] = [];
+  private closed = false;
+
+  // The message being assembled: parts are joined once, at the end.
+  private readonly textParts: string[] = [];
+  private reasoningParts: string[] | undefined;
+  private toolCalls: Map<number, ToolCallParts> | undefined;
+  private usage: Usage | undefined;
+  private providerReason: Exclude<FinishReason, 'aborted' | 'error'> | undefined;
+  private providerFinishReason: string | undefined;
+  private responseId: string | undefined;
+  private responseModel: string | undefined;
+  private error: SluiceError | undefined;
+  private aborted = false;
+  // Mirrors signal.aborted as a plain field: it is read once per part.
+  private abortRequested = false;
+  private errorThrown = false;
+  private readonly handlerErrors: HandlerError[] = [];
+  private reportedLanes: Set<HandlerLane> | undefined;
+
+  // Metrics.
+  private startedAt = 0;
+  private firstChunkAt = 0;
+  private lastChunkAt = 0;
+  private chunks = 0;
+  private maxGap = 0;
+  private fullLanes = 0;
+  private roomWaiters: (() => void)[] = [];
+  private backpressureMs = 0;
+
+  private result: ChatResult | undefined;
+  private settledWaiters: { resolve: (result: ChatResult) => void; reject: (error: unknown) => void }[] = [];
+
+  private readonly pull = (): Promise<IteratorResult<StreamEvent>> => this.next();
+  private readonly onPart = (step: IteratorResult<ModelStreamPart>): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> => {
+    if (step.done === true) {
+      this.beginFinish(undefined);
+      return this.next();
+    }
+    if (this.abortRequested) {
+      // The adapter ignored the signal: stop reading it ourselves.
+      this.stopSource();
+      this.beginFinish(undefined);
+      return this.next();
+    }
+    return this.accept(step.value);
+  };
+  private readonly onSourceError = (error: unknown): Promise<IteratorResult<StreamEvent>> => {
+    this.beginFinish(error);
+    return this.next();
+  };
+
+  constructor(init: ChatStreamInit) {
+    this.init = init;
+    this.runId = init.runId ?? crypto.randomUUID();
+    this.conversationId = init.conversationId;
+    this.signal =
+      init.signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, init.signal]);
+    this.reportListener = init.onHandlerError ?? this.logFirstErrorPerHandler;
+    if (this.signal.aborted) this.abortRequested = true;
+    else this.signal.addEventListener('abort', () => (this.abortRequested = true), { once: true });
+    this.lanes = init.handlers.map((handler, index) => {
+      const name =
+        handler.name ??
+        (handler.constructor !== Object && handler.constructor?.name ? handler.constructor.name : `handler-${index}`);
+      const context: HandlerContext = {
+        runId: this.runId,
+        conversationId: this.conversationId,
+        model: init.model,
+        provider: init.provider,
+        messages: init.messages,
+        signal: this.signal,
+        emit: (event) => this.emitFrom(lane, event),
+      };
+      const lane: HandlerLane = new HandlerLane(handler, name, this, context);
+      return lane;
+    });
+  }
+
+  /** Stops the run: the provider request is cancelled and the run finishes as `aborted`. */
+  abort(reason?: unknown): void {
+    this.controller.abort(reason);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    if (this.consumer !== 'none') {
+      throw new InvalidArgumentError({
+        argument: 'stream',
+        message: '[sluice/core] a ChatStream can be consumed once: iterate it, or await it, not both from the start',
+      });
+    }
+    this.consumer = 'iterator';
+    const iterator: AsyncIterator<StreamEvent> & AsyncIterable<StreamEvent> = {
+      next: this.pull,
+      return: () => this.leave(),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Awaits the whole run (starting it if nobody iterates it) and gives its result. */
+  then<TResult1 = ChatResult, TResult2 = never>(
+    onfulfilled?: ((value: ChatResult) => TResult1 | PromiseLike<TResult1>) | null,
+    onrejected?: ((reason: unknown) => TResult2 | PromiseLike<TResult2>) | null,
+  ): Promise<TResult1 | TResult2> {
+    return this.settled().then(onfulfilled, onrejected);
+  }
+
+  private settled(): Promise<ChatResult> {
+    if (this.state === DONE) {
+      return this.error === undefined ? Promise.resolve(this.result as ChatResult) : Promise.reject(this.error);
+    }
+    const promise = new Promise<ChatResult>((resolve, reject) => this.settledWaiters.push({ resolve, reject }));
+    if (this.consumer === 'none') {
+      this.consumer = 'self';
+      void this.consumeToEnd();
+    }
+    return promise;
+  }
+
+  private async consumeToEnd(): Promise<void> {
+    try {
+      while (!(await this.next()).done);
+    } catch {
+      // The error reaches the awaiting caller through settled().
+    }
+  }
+
+  private next(): Promise<IteratorResult<StreamEvent>> {
+    if (this.outHead < this.out.length) return Promise.resolve(this.takeOut());
+    switch (this.state) {
+      case STREAMING:
+        if (this.fullLanes > 0) return this.waitForRoom().then(this.pull);
+        return (this.source as AsyncIterator<ModelStreamPart>).next().then(this.onPart, this.onSourceError);
+      case IDLE:
+        this.begin();
+        return this.next();
+      case FINISHING:
+        return new Promise<void>((resolve) => {
+          this.outWaiter = resolve;
+        }).then(this.pull);
+      default:
+        if (this.error !== undefined && this.consumer === 'iterator' && !this.errorThrown) {
+          this.errorThrown = true;
+          return Promise.reject(this.error);
+        }
+        return Promise.resolve(DONE_RESULT);
+    }
+  }
+
+  private takeOut(): IteratorResult<StreamEvent> {
+    const value = this.out[this.outHead] as StreamEvent;
+    this.out[this.outHead++] = undefined;
+    if (this.outHead === this.out.length) {
+      this.out.length = 0;
+      this.outHead = 0;
+    }
+    return { value, done: false };
+  }
+
+  private pushOut(event: StreamEvent): void {
+    if (this.consumer === 'self') return; // nobody reads the events; the result is assembled anyway
+    this.out.push(event);
+    this.wakeConsumer();
+  }
+
+  private wakeConsumer(): void {
+    const waiter = this.outWaiter;
+    if (waiter !== undefined) {
+      this.outWaiter = undefined;
+      waiter();
+    }
+  }
+
+  private begin(): void {
+    this.state = STREAMING;
+    this.startedAt = performance.now();
+    for (const lane of this.lanes) lane.deliver(startStep);
+    this.publish({
+      type: 'start',
+      seq: this.seq++,
+      runId: this.runId,
+      conversationId: this.conversationId,
+      model: this.init.model,
+      provider: this.init.provider,
+      createdAt: Date.now(),
+    });
+    if (this.signal.aborted) {
+      this.beginFinish(undefined);
+      return;
+    }
+    try {
+      const parts = this.init.open({
+        signal: this.signal,
+        streaming: this.init.streaming,
+        runId: this.runId,
+        conversationId: this.conversationId,
+      });
+      this.source = parts[Symbol.asyncIterator]();
+    } catch (error) {
+      this.beginFinish(error);
+    }
+  }
+
+  /** Takes one part from the model: folds it into the message, stamps it and dispatches it. */
+  private accept(part: ModelStreamPart): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> {
+    switch (part.type) {
+      case 'text-delta':
+        this.countChunk();
+        this.textParts.push(part.text);
+        break;
+      case 'reasoning-delta':
+        this.countChunk();
+        (this.reasoningParts ??= []).push(part.text);
+        break;
+      case 'tool-call-delta': {
+        this.countChunk();
+        const calls = (this.toolCalls ??= new Map());
+        let call = calls.get(part.index);
+        if (call === undefined) {
+          call = { id: part.id ?? '', name: part.name ?? '', parts: [] };
+          calls.set(part.index, call);
+        } else {
+          if (part.id !== undefined) call.id = part.id;
+          if (part.name !== undefined) call.name = part.name;
+        }
+        call.parts.push(part.argumentsDelta);
+        break;
+      }
+      case 'usage':
+        this.usage = { ...this.usage, ...part.usage };
+        part.usage = this.usage;
+        break;
+      case 'data':
+        break;
+      case 'finish':
+        this.providerReason = part.reason;
+        this.providerFinishReason = part.providerReason;
+        return this.next();
+      case 'response-metadata':
+        if (part.responseId !== undefined) this.responseId = part.responseId;
+        if (part.model !== undefined) this.responseModel = part.model;
+        return this.next();
+      default: {
+        this.stopSource();
+        const type = (part as { type?: unknown }).type;
+        this.beginFinish(
+          new SluiceError({
+            code: 'invalid_model_part',
+            message: `[sluice/core] the ${this.init.provider} adapter yielded a part of unknown type ${JSON.stringify(type)}`,
+          }),
+        );
+        return this.next();
+      }
+    }
+    const event = part as StreamEvent;
+    event.seq = this.seq++;
+    // Events already waiting (a handler emitted while the model was read) go first.
+    if (this.outHead < this.out.length) {
+      this.out.push(event);
+      this.dispatch(event, undefined);
+      return this.takeOut();
+    }
+    this.dispatch(event, undefined);
+    return { value: event, done: false };
+  }
+
+  private countChunk(): void {
+    const now = performance.now();
+    if (this.chunks === 0) {
+      this.firstChunkAt = now;
+    } else if (now - this.lastChunkAt > this.maxGap) {
+      this.maxGap = now - this.lastChunkAt;
+    }
+    this.lastChunkAt = now;
+    this.chunks++;
+  }
+
+  /** Sends an event to the consumer and to every lane. */
+  private publish(event: StreamEvent): void {
+    this.pushOut(event);
+    this.dispatch(event, undefined);
+  }
+
+  private dispatch(event: StreamEvent, from: HandlerLane | undefined): void {
+    const lanes = this.lanes;
+    if (lanes.length === 0) return;
+    this.dispatching = true;
+    for (let index = 0; index < lanes.length; index++) {
+      const lane = lanes[index] as HandlerLane;
+      if (lane !== from) lane.deliver(event);
+    }
+    this.dispatching = false;
+    if (this.deferred.length > 0) {
+      const deferred = this.deferred;
+      this.deferred = [];
+      for (const item of deferred) this.dispatch(item.event, item.from);
+    }
+  }
+
+  private emitFrom(lane: HandlerLane, input: { type: 'data'; name: string; data: unknown }): void {
+    if (this.closed || this.state === IDLE) {
+      throw new SluiceError({
+        code: 'run_closed',
+        message: `[sluice/core] run ${this.runId} has ${this.closed ? 'finished' : 'not started'}: emit() works from onChatStart until onChatFlush`,
+      });
+    }
+    if (input === null || typeof input !== 'object' || input.type !== 'data' || typeof input.name !== 'string' || input.name === '') {
+      throw new InvalidArgumentError({
+        argument: 'event',
+        message: "[sluice/core] ctx.emit() takes { type: 'data', name: string, data }",
+      });
+    }
+    const event: DataEvent = { type: 'data', seq: this.seq++, name: input.name, data: input.data };
+    this.pushOut(event);
+    if (this.dispatching) this.deferred.push({ event, from: lane });
+    else this.dispatch(event, lane);
+  }
+
+  // LaneHost: lanes report when the run must wait for them, and when they failed.
+  laneFull(): void {
+    this.fullLanes++;
+  }
+
+  laneHasRoom(): void {
+    this.fullLanes--;
+    if (this.fullLanes === 0 && this.roomWaiters.length > 0) {
+      const waiters = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  reportHandlerError(lane: HandlerLane, hook: string, cause: unknown): void {
+    const error = new HandlerError({ handler: lane.metrics.name, hook, runId: this.runId, cause });
+    this.handlerErrors.push(error);
+    try {
+      this.reportListener(error);
+    } catch (listenerError) {
+      console.error('[sluice/core] onHandlerError threw while reporting', error, listenerError);
+    }
+  }
+
+  private readonly logFirstErrorPerHandler = (error: HandlerError): void => {
+    // Without a listener, each failing handler is logged once per run; metrics count the rest.
+    const lane = this.lanes.find((candidate) => candidate.metrics.name === error.handler);
+    if (lane === undefined) return logHandlerError(error);
+    this.reportedLanes ??= new Set();
+    if (this.reportedLanes.has(lane)) return;
+    this.reportedLanes.add(lane);
+    logHandlerError(error);
+  };
+
+  private waitForRoom(): Promise<void> {
+    const started = performance.now();
+    return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => {
+      this.backpressureMs += performance.now() - started;
+    });
+  }
+
+  private stopSource(): void {
+    const source = this.source;
+    if (source?.return !== undefined) {
+      // Lets the adapter's generator run its `finally` (closing the HTTP response).
+      Promise.resolve()
+        .then(() => source.return?.())
+        .catch(() => undefined);
+    }
+  }
+
+  /** The consumer left the loop early: stop the model, finish the run for the handlers. */
+  private leave(): Promise<IteratorResult<StreamEvent>> {
+    this.consumer = 'self';
+    this.out.length = 0;
+    this.outHead = 0;
+    if (this.state < FINISHING) {
+      this.controller.abort(new SluiceError({ code: 'consumer_left', message: '[sluice/core] the consumer stopped iterating' }));
+      this.stopSource();
+      if (this.state === IDLE) this.state = STREAMING;
+      this.beginFinish(undefined);
+    }
+    return this.settled().then(
+      () => DONE_RESULT,
+      () => DONE_RESULT,
+    );
+  }
+
+  private beginFinish(error: unknown): void {
+    if (this.state >= FINISHING) return;
+    this.state = FINISHING;
+    this.aborted = this.signal.aborted;
+    if (error !== undefined && !this.aborted) this.error = SluiceError.from(error, 'model_error');
+    void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    for (const lane of this.lanes) lane.deliver(flushStep);
+    await this.lanesIdle();
+
+    if (this.error !== undefined) this.publish({ type: 'error', seq: this.seq++, error: this.error.toJSON() });
+    const finishReason: FinishReason =
+      this.error !== undefined
+        ? 'error'
+        : this.aborted
+          ? 'aborted'
+          : (this.providerReason ?? (this.toolCalls !== undefined ? 'tool-calls' : 'stop'));
+    const toolCalls: ToolCall[] = [];
+    if (this.toolCalls !== undefined) {
+      for (const call of this.toolCalls.values()) toolCalls.push({ id: call.id, name: call.name, arguments: call.parts.join('') });
+    }
+    const text = this.textParts.join('');
+    const reasoning = this.reasoningParts?.join('');
+    const message = new AIMessage({ content: text, finishReason });
+    if (toolCalls.length > 0) message.toolCalls = toolCalls;
+    if (reasoning !== undefined) message.reasoning = reasoning;
+    if (this.usage !== undefined) message.usage = this.usage;
+    this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
+    this.closed = true;
+
+    const result: ChatResult = {
+      runId: this.runId,
+      conversationId: this.conversationId,
+      model: this.responseModel ?? this.init.model,
+      provider: this.init.provider,
+      text,
+      message,
+      reasoning,
+      toolCalls,
+      usage: this.usage,
+      finishReason,
+      providerFinishReason: this.providerFinishReason,
+      responseId: this.responseId,
+      error: this.error,
+      handlerErrors: this.handlerErrors,
+      metrics: this.metrics(),
+    };
+    this.result = result;
+    if (this.error !== undefined) {
+      const step = { type: '@error' as const, error: this.error };
+      for (const lane of this.lanes) lane.deliver(step);
+    }
+    const end = { type: '@end' as const, result };
+    for (const lane of this.lanes) lane.deliver(end);
+    await this.lanesIdle();
+
+    // Final figures, now that every handler has finished.
+    Object.assign(result.metrics, this.metrics());
+    this.state = DONE;
+    this.wakeConsumer();
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const waiter of waiters) {
+      if (this.error === undefined) waiter.resolve(result);
+      else waiter.reject(this.error);
+    }
+  }
+
+  private async lanesIdle(): Promise<void> {
+    for (const lane of this.lanes) {
+      const idle = lane.whenIdle();
+      if (idle !== undefined) await idle;
+    }
+    // A lane may have received events emitted by a later lane meanwhile.
+    if (this.lanes.some((lane) => !lane.idle)) await this.lanesIdle();
+  }
+
+  private metrics(): RunMetrics {
+    const handlers = this.lanes.map((lane) => ({ ...lane.metrics }));
+    let maxQueueDepth = 0;
+    let dropped = 0;
+    let handlerErrors = 0;
+    for (const handler of handlers) {
+      if (handler.maxQueueDepth > maxQueueDepth) maxQueueDepth = handler.maxQueueDepth;
+      dropped += handler.dropped;
+      handlerErrors += handler.errors;
+    }
+    const chunks = this.chunks;
+    return {
+      timeToFirstChunkMs: chunks > 0 ? this.firstChunkAt - this.startedAt : undefined,
+      durationMs: performance.now() - this.startedAt,
+      chunks,
+      events: this.seq,
+      meanChunkGapMs: chunks > 1 ? (this.lastChunkAt - this.firstChunkAt) / (chunks - 1) : undefined,
+      maxChunkGapMs: chunks > 1 ? this.maxGap : undefined,
+      backpressureMs: this.backpressureMs,
+      maxQueueDepth,
+      dropped,
+      handlerErrors,
+      handlers,
+    };
+  }
+}

@@ -1,0 +1,59 @@
+export type {
+  CallbackHandler,
+  DeliveryOptions,
+  HandlerContext,
+  HandlerErrorListener,
+  HookResult,
+  OverflowPolicy,
+} from './callback-handler.js';
+export { ChatModel, type ChatCallOptions, type ChatInput, type ChatModelOptions } from './chat-model.js';
+export type { ChatResult } from './chat-result.js';
+export { ChatStream, type ChatStreamInit, type ModelCallOptions } from './chat-stream.js';
+export { delay } from './delay.js';
+export { HandlerError } from './errors/handler-error.js';
+export { InvalidArgumentError } from './errors/invalid-argument-error.js';
+export { ModelError, type ModelErrorOptions } from './errors/model-error.js';
+export { SluiceError, type SluiceErrorOptions } from './errors/sluice-error.js';
+export {
+  defaultFakeReply,
+  FakeChatModel,
+  sparklingWaterSong,
+  tokenize,
+  type FakeChatModelOptions,
+  type FakeToolCall,
+} from './fake-chat-model.js';
+export {
+  AIMessage,
+  HumanMessage,
+  SystemMessage,
+  ToolMessage,
+  type Message,
+  type MessageChunk,
+  type MessageFields,
+  type Role,
+  type ToolCall,
+} from './messages.js';
+export type { HandlerMetrics, RunMetrics } from './run-metrics.js';
+export {
+  StreamingStdOutCallbackHandler,
+  type StreamingStdOutCallbackHandlerOptions,
+  type WritableLike,
+} from './streaming-stdout-callback-handler.js';
+export type {
+  DataEvent,
+  ErrorEvent,
+  FinishEvent,
+  FinishReason,
+  ModelFinishPart,
+  ModelMetadataPart,
+  ModelStreamPart,
+  ReasoningDeltaEvent,
+  SerializedError,
+  StartEvent,
+  StreamEvent,
+  StreamEventType,
+  TextDeltaEvent,
+  ToolCallDeltaEvent,
+  Usage,
+  UsageEvent,
+} from './stream-event.js';
