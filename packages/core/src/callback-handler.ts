@@ -11,7 +11,7 @@ export type HookResult = void | Promise<void>;
  * What a handler's lane does when its queue is full (only async handlers ever queue):
  * - `block`: the run stops reading from the model until the lane has room (backpressure);
  * - `coalesce`: adjacent text, reasoning and tool-call deltas merge into one, losing nothing;
- *   other events wait for room as with `block`;
+ *   other events queue past the capacity, and the run waits only if the queue reaches twice it;
  * - `drop`: deltas, usage and data events past the capacity are dropped and counted;
  *   `start`, `finish` and `error` are always delivered.
  */

@@ -152,7 +152,12 @@ export class HandlerLane {
     }
     this.queue.push(item);
     if (depth + 1 > this.metrics.maxQueueDepth) this.metrics.maxQueueDepth = depth + 1;
-    if (depth + 1 >= this.capacity && this.overflow !== 'drop' && !this.full) {
+    // block: the run waits once the queue is at capacity. coalesce: events that cannot merge
+    // (usage, data, a new tool call) may go past capacity, and the run waits only at twice it.
+    // drop: never.
+    const mustWait =
+      this.overflow === 'block' ? depth + 1 >= this.capacity : this.overflow === 'coalesce' && depth + 1 >= 2 * this.capacity;
+    if (mustWait && !this.full) {
       this.full = true;
       this.host.laneFull();
     }

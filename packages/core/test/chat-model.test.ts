@@ -1,0 +1,342 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  AIMessage,
+  ChatModel,
+  FakeChatModel,
+  HumanMessage,
+  InvalidArgumentError,
+  ModelError,
+  SluiceError,
+  StreamingStdOutCallbackHandler,
+  SystemMessage,
+  ToolMessage,
+  sparklingWaterSong,
+  tokenize,
+  type CallbackHandler,
+  type ChatResult,
+  type Message,
+  type ModelStreamPart,
+  type StreamEvent,
+} from '../src/index.ts';
+
+const words = (count: number) => Array.from({ length: count }, (_, index) => ` w${index}`);
+
+async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  for await (const event of stream) events.push(event);
+  return events;
+}
+
+describe('messages', () => {
+  it('constructors make plain role/content objects that survive JSON', () => {
+    const messages: Message[] = [
+      new SystemMessage('Be brief.'),
+      new HumanMessage('Hi'),
+      new AIMessage({ content: 'Hello', toolCalls: [{ id: 'c1', name: 'f', arguments: '{}' }] }),
+      new ToolMessage({ content: '42', toolCallId: 'c1' }),
+    ];
+    expect(JSON.parse(JSON.stringify(messages))).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello', toolCalls: [{ id: 'c1', name: 'f', arguments: '{}' }] },
+      { role: 'tool', content: '42', toolCallId: 'c1' },
+    ]);
+  });
+});
+
+describe('ChatModel input', () => {
+  const model = new FakeChatModel();
+
+  it('accepts a prompt string as one user message', async () => {
+    const stream = model.stream('Write me a song about sparkling water.');
+    const result = await stream;
+    expect(result.text).toBe(sparklingWaterSong);
+  });
+
+  it('rejects bad messages synchronously with a clear error, before anything runs', () => {
+    expect(() => model.stream([])).toThrowError(InvalidArgumentError);
+    expect(() => model.stream([{ role: 'robot', content: 'x' } as never])).toThrowError(/messages\[0\]\.role must be one of/);
+    expect(() => model.stream([new HumanMessage('ok'), { role: 'user', content: 7 } as never])).toThrowError(
+      /messages\[1\]\.content must be a string/,
+    );
+  });
+
+  it('rejects a negative rate', () => {
+    expect(() => new FakeChatModel({ rate: -1 })).toThrowError(/rate must be a number >= 0/);
+  });
+});
+
+describe('FakeChatModel', () => {
+  it('is deterministic: the same input streams the same tokens', async () => {
+    const model = new FakeChatModel();
+    const first = await collect(model.stream('hello'));
+    const second = await collect(model.stream('hello'));
+    const texts = (events: StreamEvent[]) => events.flatMap((event) => (event.type === 'text-delta' ? [event.text] : []));
+    expect(texts(first)).toEqual(texts(second));
+    expect(texts(first).length).toBeGreaterThan(10);
+  });
+
+  it('cycles through scripted responses, one per run', async () => {
+    const model = new FakeChatModel({ responses: ['one', 'two'] });
+    expect((await model.invoke('a')).content).toBe('one');
+    expect((await model.invoke('a')).content).toBe('two');
+    expect((await model.invoke('a')).content).toBe('one');
+  });
+
+  it('tokenize() splits into word tokens that join back to the text exactly', () => {
+    const text = '  Hello,  world!\nNew line\ttab  ';
+    expect(tokenize(text).join('')).toBe(text);
+    expect(tokenize('a b')).toEqual(['a', ' b']);
+  });
+
+  it('streams at the configured rate', async () => {
+    const started = performance.now();
+    const result = await new FakeChatModel({ tokens: words(20), rate: 200 }).stream('x');
+    const elapsed = performance.now() - started;
+    // 20 tokens at 200/s: the last is due after 95 ms.
+    expect(elapsed).toBeGreaterThanOrEqual(90);
+    expect(result.metrics.chunks).toBe(20);
+    expect(result.metrics.meanChunkGapMs).toBeGreaterThan(3);
+  });
+
+  it('streams reasoning, then text, then tool calls, and finishes with tool-calls', async () => {
+    const model = new FakeChatModel({
+      reasoning: 'Think first.',
+      tokens: ['Let me check.'],
+      toolCalls: [{ id: 'call_a', name: 'weather', arguments: '{"city":"Paris","unit":"celsius"}' }],
+    });
+    const stream = model.stream('weather?');
+    const events = await collect(stream);
+    const result = await stream;
+    expect(events.filter((event) => event.type === 'reasoning-delta').length).toBe(2);
+    expect(events.filter((event) => event.type === 'tool-call-delta').length).toBeGreaterThan(1);
+    expect(result.reasoning).toBe('Think first.');
+    expect(result.toolCalls).toEqual([{ id: 'call_a', name: 'weather', arguments: '{"city":"Paris","unit":"celsius"}' }]);
+    expect(result.finishReason).toBe('tool-calls');
+    expect(result.message.toolCalls).toEqual(result.toolCalls);
+  });
+
+  it('reports usage and response metadata', async () => {
+    const result = await new FakeChatModel({ tokens: ['a', ' b'] }).stream([new HumanMessage('one two three')], { runId: 'r1' });
+    expect(result.usage).toEqual({ inputTokens: 3, outputTokens: 2, totalTokens: 5 });
+    expect(result.responseId).toBe('fake-r1');
+    expect(result.message.usage).toEqual(result.usage);
+  });
+});
+
+describe('failures', () => {
+  it('a model error yields error and finish events, then the iterator throws it', async () => {
+    const stream = new FakeChatModel({ tokens: words(10), errorAfter: 4 }).stream('x');
+    const events: StreamEvent[] = [];
+    let thrown: unknown;
+    try {
+      for await (const event of stream) events.push(event);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ModelError);
+    expect(SluiceError.isInstance(thrown)).toBe(true);
+    expect((thrown as ModelError).retryable).toBe(true);
+    expect(events.map((event) => event.type).slice(-2)).toEqual(['error', 'finish']);
+    expect(events.at(-2)).toMatchObject({ type: 'error', error: { code: 'fake_fault', retryable: true } });
+    expect(events.at(-1)).toMatchObject({ type: 'finish', reason: 'error', message: { content: words(4).join('') } });
+    await expect(stream).rejects.toBe(thrown);
+  });
+
+  it('invoke() rejects with the error; handlers get onChatError and onChatEnd with the partial message', async () => {
+    const calls: string[] = [];
+    let ended: ChatResult | undefined;
+    const handler: CallbackHandler = {
+      onChatError: (error) => void calls.push(`error:${error.code}`),
+      onChatEnd: (result) => {
+        calls.push('end');
+        ended = result;
+      },
+    };
+    await expect(new FakeChatModel({ tokens: words(6), errorAfter: 3 }).invoke('x', { callbacks: [handler] })).rejects.toMatchObject({
+      code: 'fake_fault',
+    });
+    expect(calls).toEqual(['error:fake_fault', 'end']);
+    expect(ended?.finishReason).toBe('error');
+    expect(ended?.text).toBe(words(3).join(''));
+    expect(ended?.error?.code).toBe('fake_fault');
+  });
+
+  it('wraps a plain error thrown by an adapter into a SluiceError with its cause', async () => {
+    class Broken extends ChatModel {
+      readonly provider = 'broken';
+      readonly model = 'b';
+      // eslint-disable-next-line require-yield
+      protected async *_stream(): AsyncGenerator<ModelStreamPart> {
+        throw new TypeError('socket hang up');
+      }
+    }
+    const error = await new Broken().invoke('x').catch((caught: unknown) => caught);
+    expect(SluiceError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'model_error', message: 'socket hang up' });
+    expect((error as SluiceError).cause).toBeInstanceOf(TypeError);
+  });
+
+  it('an adapter part of unknown type fails the run with a clear error', async () => {
+    class Odd extends ChatModel {
+      readonly provider = 'odd';
+      readonly model = 'o';
+      protected async *_stream(): AsyncGenerator<ModelStreamPart> {
+        yield { type: 'text-delta', text: 'a' };
+        yield { type: 'mystery' } as never;
+      }
+    }
+    await expect(new Odd().invoke('x')).rejects.toMatchObject({ code: 'invalid_model_part' });
+  });
+});
+
+describe('abort', () => {
+  it('abort() mid-stream finishes the run as aborted with the partial message, and every handler is told', async () => {
+    const ends: ChatResult[] = [];
+    const handlers: CallbackHandler[] = [
+      { onChatEnd: (result) => void ends.push(result) },
+      { onChatEnd: async (result) => void ends.push(result) },
+    ];
+    const stream = new FakeChatModel({ tokens: words(1000), rate: 1000 }).stream('x', { callbacks: handlers });
+    const events: StreamEvent[] = [];
+    for await (const event of stream) {
+      events.push(event);
+      if (event.type === 'text-delta' && event.seq === 5) stream.abort();
+    }
+    const result = await stream;
+    expect(result.finishReason).toBe('aborted');
+    expect(result.text).toBe(words(5).join(''));
+    expect(events.at(-1)).toMatchObject({ type: 'finish', reason: 'aborted' });
+    expect(ends).toHaveLength(2);
+    expect(ends.every((end) => end.finishReason === 'aborted')).toBe(true);
+    expect(stream.signal.aborted).toBe(true);
+  });
+
+  it('an external signal aborts a stalled model; invoke() resolves with the partial message', async () => {
+    const controller = new AbortController();
+    const model = new FakeChatModel({ tokens: words(10), stallAfter: 3 });
+    setTimeout(() => controller.abort(), 30);
+    const message = await model.invoke('x', { signal: controller.signal });
+    expect(message.finishReason).toBe('aborted');
+    expect(message.content).toBe(words(3).join(''));
+  });
+
+  it('a signal aborted before the run starts still gives start and finish events', async () => {
+    const events = await collect(new FakeChatModel().stream('x', { signal: AbortSignal.abort() }));
+    expect(events.map((event) => event.type)).toEqual(['start', 'finish']);
+    expect(events[1]).toMatchObject({ reason: 'aborted' });
+  });
+
+  it('breaking out of the loop aborts the run and still ends the handlers', async () => {
+    let ended: ChatResult | undefined;
+    const stream = new FakeChatModel({ tokens: words(100) }).stream('x', {
+      callbacks: [{ onChatEnd: (result) => void (ended = result) }],
+    });
+    for await (const event of stream) if (event.seq === 3) break;
+    const result = await stream;
+    expect(result.finishReason).toBe('aborted');
+    expect(ended?.finishReason).toBe('aborted');
+    expect(result.text).toBe(words(3).join(''));
+  });
+
+  it('stops reading an adapter that ignores the signal', async () => {
+    let yielded = 0;
+    class Deaf extends ChatModel {
+      readonly provider = 'deaf';
+      readonly model = 'd';
+      protected async *_stream(): AsyncGenerator<ModelStreamPart> {
+        for (;;) {
+          yielded++;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          yield { type: 'text-delta', text: 'x' };
+        }
+      }
+    }
+    const stream = new Deaf().stream('x');
+    setTimeout(() => stream.abort(), 20);
+    const result = await stream;
+    expect(result.finishReason).toBe('aborted');
+    const after = yielded;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(yielded).toBe(after);
+  });
+});
+
+describe('ChatStream', () => {
+  it('can be awaited without iterating, and then gives the whole result', async () => {
+    const result = await new FakeChatModel({ tokens: ['a', 'b'] }).stream('x', { conversationId: 'c1', runId: 'r1' });
+    expect(result).toMatchObject({ runId: 'r1', conversationId: 'c1', text: 'ab', finishReason: 'stop', provider: 'fake', model: 'fake-chat' });
+  });
+
+  it('can be consumed once: a second iteration is a clear error', async () => {
+    const stream = new FakeChatModel({ tokens: ['a'] }).stream('x');
+    await collect(stream);
+    expect(() => stream[Symbol.asyncIterator]()).toThrowError(/consumed once/);
+    expect((await stream).text).toBe('a');
+  });
+
+  it('is lazy: nothing runs until it is iterated or awaited', async () => {
+    let started = false;
+    const stream = new FakeChatModel({ tokens: ['a'] }).stream('x', { callbacks: [{ onChatStart: () => void (started = true) }] });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(started).toBe(false);
+    await stream;
+    expect(started).toBe(true);
+  });
+
+  it('reports metrics: chunks, events, time to first chunk, gaps, handler time', async () => {
+    const result = await new FakeChatModel({ tokens: words(30), rate: 1000 }).stream('x', {
+      callbacks: [{ name: 'counter', onChatNewMessage: () => undefined }],
+    });
+    const { metrics } = result;
+    expect(metrics.chunks).toBe(30);
+    expect(metrics.events).toBe(33);
+    expect(metrics.timeToFirstChunkMs).toBeGreaterThanOrEqual(0);
+    expect(metrics.maxChunkGapMs).toBeGreaterThanOrEqual(metrics.meanChunkGapMs ?? Infinity);
+    expect(metrics.durationMs).toBeGreaterThan(0);
+    expect(metrics.handlers[0]).toMatchObject({ name: 'counter', calls: 30, errors: 0, dropped: 0 });
+    expect(metrics.handlers[0]?.timeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('combines the model callbacks with per-call callbacks, model ones first', async () => {
+    const order: string[] = [];
+    const model = new FakeChatModel({ tokens: ['a'], callbacks: [{ onChatStart: () => void order.push('model') }] });
+    await model.invoke('x', { callbacks: [{ onChatStart: () => void order.push('call') }] });
+    expect(order).toEqual(['model', 'call']);
+  });
+});
+
+describe('StreamingStdOutCallbackHandler', () => {
+  it('writes every chunk to the writable, then a newline', async () => {
+    const written: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        written.push(String(chunk));
+        done();
+      },
+    });
+    const model = new FakeChatModel({ callbacks: [new StreamingStdOutCallbackHandler({ stream: sink })] });
+    const reply = await model.invoke([new HumanMessage('Write me a song about sparkling water.')]);
+    expect(written.join('')).toBe(`${reply.content}\n`);
+    expect(reply.content).toBe(sparklingWaterSong);
+  });
+
+  it('waits for drain on a full writable without losing or reordering text', async () => {
+    const written: string[] = [];
+    const slowSink = new Writable({
+      highWaterMark: 8,
+      write(chunk, _encoding, done) {
+        written.push(String(chunk));
+        setTimeout(done, 1);
+      },
+    });
+    const tokens = words(300);
+    const result = await new FakeChatModel({ tokens }).stream('x', {
+      callbacks: [new StreamingStdOutCallbackHandler({ stream: slowSink })],
+    });
+    expect(written.join('')).toBe(`${tokens.join('')}\n`);
+    // The slow terminal made the lane queue and merge text rather than hold the model back.
+    expect(result.metrics.handlers[0]?.coalesced).toBeGreaterThan(0);
+  });
+});
