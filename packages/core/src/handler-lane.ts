@@ -66,6 +66,7 @@ type LaneItem = StreamEvent | LaneStep | CoalescedDelta;
 const DEFAULT_CAPACITY = 1024;
 const SAMPLE_ALL_UNTIL = 256;
 const SAMPLE_EVERY = 16;
+const SAMPLE_MASK = SAMPLE_EVERY - 1;
 // Compact the queue array once this many consumed slots sit at its front.
 const COMPACT_AFTER = 4096;
 
@@ -251,7 +252,7 @@ export class HandlerLane {
     const metrics = this.metrics;
     // Reading the clock costs about as much as a small sync hook, so sync calls are timed on a
     // sample (every call at first, then one in SAMPLE_EVERY, scaled); async calls always are.
-    const timed = metrics.calls < SAMPLE_ALL_UNTIL || metrics.calls % SAMPLE_EVERY === 0;
+    const timed = metrics.calls < SAMPLE_ALL_UNTIL || (metrics.calls & SAMPLE_MASK) === 0;
     metrics.calls++;
     const started = timed ? performance.now() : 0;
     let result: unknown;

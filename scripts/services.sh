@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Starts any local service the tests use (PostgreSQL, MariaDB) that is down, rather than
+# letting its tests be skipped. Does nothing on a machine without them installed.
+set -uo pipefail
+
+wait_for() { # name, check command
+  for _ in $(seq 1 30); do
+    if eval "$2" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "[sluice] $1 did not come up" >&2
+  return 1
+}
+
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+  echo "[sluice] starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432"
+fi
+
+if [ -x /usr/sbin/mariadbd ] && ! mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+  echo "[sluice] starting MariaDB" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  wait_for MariaDB "mysqladmin -h 127.0.0.1 -u root ping"
+fi
+exit 0

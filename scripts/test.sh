@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: installs everything, builds the packages, runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/toolchain.sh
+bash scripts/services.sh
+pnpm install --frozen-lockfile
+pnpm build
+node scripts/run-tests.mjs "$@"
