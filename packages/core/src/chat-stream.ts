@@ -4,6 +4,7 @@ import { HandlerError } from './errors/handler-error.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { SluiceError } from './errors/sluice-error.js';
 import { flushStep, HandlerLane, startStep, type LaneHost } from './handler-lane.js';
+import { defineJoinedOnRead } from './joined-on-read.js';
 import { AIMessage, type Message, type ToolCall } from './messages.js';
 import type { RunMetrics } from './run-metrics.js';
 import type { DataEvent, FinishReason, ModelStreamPart, StreamEvent, Usage } from './stream-event.js';
@@ -525,9 +526,9 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     if (this.toolCalls !== undefined) {
       for (const call of this.toolCalls.values()) toolCalls.push({ id: call.id, name: call.name, arguments: call.parts.join('') });
     }
-    const text = this.textParts.join('');
     const reasoning = this.reasoningParts?.join('');
-    const message = new AIMessage({ content: text, finishReason });
+    const message = new AIMessage({ content: '', finishReason });
+    defineJoinedOnRead(message, 'content', this.textParts);
     if (toolCalls.length > 0) message.toolCalls = toolCalls;
     if (reasoning !== undefined) message.reasoning = reasoning;
     if (this.usage !== undefined) message.usage = this.usage;
@@ -539,7 +540,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       conversationId: this.conversationId,
       model: this.responseModel ?? this.init.model,
       provider: this.init.provider,
-      text,
+      text: '',
       message,
       reasoning,
       toolCalls,
@@ -551,6 +552,8 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       handlerErrors: this.handlerErrors,
       metrics: this.metrics(),
     };
+    // The text is the message's content, joined on first read of either.
+    Object.defineProperty(result, 'text', { enumerable: true, get: () => message.content });
     this.result = result;
     if (this.error !== undefined) {
       const step = { type: '@error' as const, error: this.error };

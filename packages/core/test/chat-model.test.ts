@@ -269,6 +269,18 @@ describe('ChatStream', () => {
     expect(result).toMatchObject({ runId: 'r1', conversationId: 'c1', text: 'ab', finishReason: 'stop', provider: 'fake', model: 'fake-chat' });
   });
 
+  it('the finish event and the result serialise with the whole text (joined once, on first read)', async () => {
+    const stream = new FakeChatModel({ tokens: ['a', 'b', 'c'] }).stream('x');
+    const events = await collect(stream);
+    const finish = JSON.parse(JSON.stringify(events.at(-1)));
+    expect(finish.message).toEqual({ role: 'assistant', content: 'abc', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 3, totalTokens: 4 } });
+    const result = await stream;
+    expect(JSON.parse(JSON.stringify(result)).text).toBe('abc');
+    expect({ ...result.message }.content).toBe('abc');
+    result.message.content = 'edited';
+    expect(result.message.content).toBe('edited');
+  });
+
   it('can be consumed once: a second iteration is a clear error', async () => {
     const stream = new FakeChatModel({ tokens: ['a'] }).stream('x');
     await collect(stream);
