@@ -29,6 +29,8 @@ export interface DeliveryOptions {
 export interface HandlerContext {
   readonly runId: string;
   readonly conversationId: string | undefined;
+  /** The call's `metadata` (empty when none was given). */
+  readonly metadata: Readonly<Record<string, string>>;
   readonly model: string;
   readonly provider: string;
   /** The messages the run was started with. */

@@ -27,6 +27,11 @@ export interface ChatCallOptions {
   conversationId?: string;
   /** The run's id (default: a random UUID). */
   runId?: string;
+  /**
+   * Facts about the run for handlers (`ctx.metadata`), e.g. the user it runs for. Storage
+   * handlers record `metadata.owner` with the conversation.
+   */
+  metadata?: Readonly<Record<string, string>>;
   /** Receives this run's handler failures (instead of the model's listener). */
   onHandlerError?: HandlerErrorListener;
 }
@@ -128,6 +133,7 @@ export abstract class ChatModel {
       open: (callOptions) => this._stream(messages, callOptions),
       runId: options.runId,
       conversationId: options.conversationId,
+      metadata: options.metadata,
       signal: options.signal,
       onHandlerError,
     });

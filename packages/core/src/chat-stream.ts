@@ -29,6 +29,7 @@ export interface ChatStreamInit {
   streaming: boolean;
   runId?: string;
   conversationId?: string;
+  metadata?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
   onHandlerError?: HandlerErrorListener;
 }
@@ -41,6 +42,8 @@ const DONE = 3;
 // Runs a callback after the current turn of the event loop (Node, Bun, Deno); without it the
 // clock is simply read for every chunk.
 const scheduleNextTurn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
@@ -168,6 +171,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       const context: HandlerContext = {
         runId: this.runId,
         conversationId: this.conversationId,
+        metadata: init.metadata ?? NO_METADATA,
         model: init.model,
         provider: init.provider,
         messages: init.messages,

@@ -311,6 +311,16 @@ describe('ChatStream', () => {
     expect(metrics.handlers[0]?.timeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('hands the call metadata to every handler', async () => {
+    const seen: unknown[] = [];
+    await new FakeChatModel({ tokens: ['a'] }).invoke('x', {
+      metadata: { owner: 'alice' },
+      callbacks: [{ onChatStart: (ctx) => void seen.push(ctx.metadata) }],
+    });
+    await new FakeChatModel({ tokens: ['a'] }).invoke('x', { callbacks: [{ onChatStart: (ctx) => void seen.push(ctx.metadata) }] });
+    expect(seen).toEqual([{ owner: 'alice' }, {}]);
+  });
+
   it('combines the model callbacks with per-call callbacks, model ones first', async () => {
     const order: string[] = [];
     const model = new FakeChatModel({ tokens: ['a'], callbacks: [{ onChatStart: () => void order.push('model') }] });
