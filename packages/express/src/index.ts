@@ -1,0 +1,1 @@
+export { chatRouter, type ChatRouter, type ChatRouterOptions } from './chat-router.js';

@@ -1,0 +1,60 @@
+import type { CallbackHandler, Message, StreamEvent } from '@sluice/core';
+
+/** What the HTTP layer needs to know of a stored run. */
+export interface StoredRun {
+  conversationId: string;
+  /** `streaming` while the run is live (here or on another instance). */
+  status: string;
+}
+
+/**
+ * Durable storage for the HTTP layer, e.g. `@sluice/kysely`'s `ChatHistoryHandler` and
+ * `ChatHistoryStore`: runs are persisted through `handler`, and read back for history and
+ * resume. Structural, so any store with these methods fits.
+ */
+export interface ChatStorage {
+  /** Persists every run (attached as the first handler). */
+  handler: CallbackHandler;
+  store: {
+    /** The conversation's messages, ready to send as the next prompt. */
+    messages(conversationId: string): Promise<Message[]>;
+    /** The run's stored events with `seq > afterSeq`, in order. */
+    eventsAfter(runId: string, afterSeq: number): Promise<StreamEvent[]>;
+    runStatus(runId: string): Promise<StoredRun | undefined>;
+    /** The principal a conversation belongs to (recorded from the run's `metadata.owner`). */
+    conversationOwner(conversationId: string): Promise<string | undefined>;
+  };
+}
+
+/** Conversations kept in memory when no storage is configured (bounded: oldest go first). */
+export class MemoryConversations {
+  private readonly conversations = new Map<string, { owner: string; messages: Message[] }>();
+  private readonly maxConversations: number;
+
+  constructor(maxConversations = 10_000) {
+    this.maxConversations = maxConversations;
+  }
+
+  owner(conversationId: string): string | undefined {
+    return this.conversations.get(conversationId)?.owner;
+  }
+
+  messages(conversationId: string): Message[] {
+    return [...(this.conversations.get(conversationId)?.messages ?? [])];
+  }
+
+  /** Creates the conversation for `owner` if it is new. */
+  claim(conversationId: string, owner: string): void {
+    if (this.conversations.has(conversationId)) return;
+    this.conversations.set(conversationId, { owner, messages: [] });
+    if (this.conversations.size > this.maxConversations) {
+      const oldest = this.conversations.keys().next().value as string;
+      this.conversations.delete(oldest);
+    }
+  }
+
+  /** Records a turn: the new messages and the assistant's reply. */
+  append(conversationId: string, messages: readonly Message[]): void {
+    this.conversations.get(conversationId)?.messages.push(...messages);
+  }
+}

@@ -1,0 +1,7 @@
+export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type Principal } from './chat-handler.js';
+export { chatRequestSchema, parseChatRequest, type ChatRequest } from './chat-request.js';
+export { MemoryConversations, type ChatStorage, type StoredRun } from './chat-storage.js';
+export { HttpError, type ErrorBody } from './http-error.js';
+export { readJsonBody } from './read-json-body.js';
+export { MemoryRunHub, type MemoryRunHubOptions, type RunHub, type RunInfo, type RunListener } from './run-hub.js';
+export { formatSseEvent, SSE_HEADERS, SseWriter, type SseWriterOptions } from './sse-writer.js';
