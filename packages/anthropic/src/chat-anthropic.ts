@@ -1,0 +1,136 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { ChatModel, InvalidArgumentError, type ChatModelOptions, type Message, type ModelCallOptions, type ModelStreamPart } from '@sluice/core';
+import { toModelError } from './anthropic-error.js';
+import { toAnthropicPrompt, toAnthropicTools } from './anthropic-messages.js';
+import { messageBodyStream, messageStream, type MessageBody, type MessageStreamEvent } from './anthropic-stream.js';
+import type { ChatTool } from './chat-tool.js';
+import { idleTimeoutOption, retryingStream, retryOptions, type ProviderStream, type RetryOptions } from './retrying-stream.js';
+
+/** Options of `ChatAnthropic`; every one is optional. */
+export interface ChatAnthropicOptions extends ChatModelOptions {
+  /** The model. Default `claude-haiku-4-5`. */
+  model?: string;
+  /** The API key. Default: `ANTHROPIC_API_KEY`. Not used with `client`. */
+  apiKey?: string;
+  /** The API's base URL. Default: `ANTHROPIC_BASE_URL`, else Anthropic's. Not used with `client`. */
+  baseURL?: string;
+  /** A ready `Anthropic` client (its own `maxRetries` is bypassed: sluice retries, see `maxRetries`). */
+  client?: Anthropic;
+  /** The most tokens to generate (`max_tokens`, which Anthropic requires). Default 4096. */
+  maxTokens?: number;
+  temperature?: number;
+  /** Extended thinking: streamed as reasoning deltas. Must be less than `maxTokens`. */
+  thinking?: { budgetTokens: number };
+  /** Tools the model may call. */
+  tools?: readonly ChatTool[];
+  /** Extra request body fields, sent as they are. */
+  extraBody?: Record<string, unknown>;
+  /**
+   * Fails the run with a retryable `stream_idle_timeout` when no event arrived for this long
+   * (Anthropic sends `ping`s, which count). Default 120000; 0 turns it off.
+   */
+  idleTimeoutMs?: number;
+  /** Retries of a request that failed before its first delta. Default 2. */
+  maxRetries?: number;
+  /** Backoff between retries (`retry-after` headers take precedence). */
+  retry?: RetryOptions;
+  /** The SDK's request timeout, up to the response headers. Default: the SDK's. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * A chat model over the official `@anthropic-ai/sdk`: text, thinking (as reasoning deltas)
+ * and tool use become sluice events; stop reasons and usage are normalised; HTTP errors,
+ * `529 overloaded` and mid-stream `error` events become `ModelError`s with a stable `code`;
+ * a stream that ends without `message_stop` fails the run instead of passing as success.
+ *
+ * @example
+ * ```ts
+ * import { HumanMessage, StreamingStdOutCallbackHandler } from '@sluice/core';
+ * import { ChatAnthropic } from '@sluice/anthropic';
+ *
+ * const chat = new ChatAnthropic({ model: 'claude-haiku-4-5', maxTokens: 1024, callbacks: [new StreamingStdOutCallbackHandler()] });
+ * const reply = await chat.invoke([new HumanMessage('Write me a song about sparkling water.')]);
+ * console.log(reply.finishReason, reply.usage);
+ * ```
+ */
+export class ChatAnthropic extends ChatModel {
+  readonly provider = 'anthropic';
+  readonly model: string;
+  readonly maxTokens: number;
+  /** The SDK client the model sends its requests with. */
+  readonly client: Anthropic;
+  private readonly options: ChatAnthropicOptions;
+  private readonly retry: Required<RetryOptions>;
+  private readonly idleTimeoutMs: number;
+
+  constructor(options: ChatAnthropicOptions = {}) {
+    super(options);
+    if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
+      throw new InvalidArgumentError({ argument: 'model', message: '[sluice/anthropic] model must be a non-empty string, e.g. "claude-haiku-4-5"' });
+    }
+    const maxTokens = options.maxTokens ?? 4096;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+      throw new InvalidArgumentError({ argument: 'maxTokens', message: `[sluice/anthropic] maxTokens must be a whole number >= 1 (got ${String(options.maxTokens)})` });
+    }
+    const budget = options.thinking?.budgetTokens;
+    if (budget !== undefined && (!Number.isInteger(budget) || budget < 1 || budget >= maxTokens)) {
+      throw new InvalidArgumentError({ argument: 'thinking.budgetTokens', message: `[sluice/anthropic] thinking.budgetTokens must be a whole number >= 1 and below maxTokens (${maxTokens})` });
+    }
+    this.model = options.model ?? 'claude-haiku-4-5';
+    this.maxTokens = maxTokens;
+    this.retry = retryOptions(options.retry, options.maxRetries, 'sluice/anthropic');
+    this.idleTimeoutMs = idleTimeoutOption(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/anthropic');
+    this.options = options;
+    this.client = options.client ?? ChatAnthropic.createClient(options);
+  }
+
+  private static createClient(options: ChatAnthropicOptions): Anthropic {
+    const apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY;
+    if (apiKey === undefined || apiKey === '') {
+      throw new InvalidArgumentError({ argument: 'apiKey', message: '[sluice/anthropic] no API key: pass apiKey, set ANTHROPIC_API_KEY, or pass a ready client' });
+    }
+    const baseURL = options.baseURL ?? (process.env.ANTHROPIC_BASE_URL || undefined);
+    // sluice does the retrying (before the first delta only), so the SDK does none.
+    return new Anthropic({ apiKey, ...(baseURL === undefined ? {} : { baseURL }), maxRetries: 0 });
+  }
+
+  protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
+    const streaming = call.streaming;
+    const body = this.body(messages, streaming);
+    const client = this.client as unknown as { messages: { create(body: unknown, options: unknown): Promise<unknown> } };
+    const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
+      const result = await client.messages.create(body, {
+        signal,
+        maxRetries: 0,
+        ...(this.options.timeoutMs === undefined ? {} : { timeout: this.options.timeoutMs }),
+      });
+      return (streaming ? messageStream(result as AsyncIterable<MessageStreamEvent>) : messageBodyStream(result as MessageBody)) as ProviderStream<never>;
+    };
+    return retryingStream({
+      provider: 'anthropic',
+      signal: call.signal,
+      retry: this.retry,
+      idleTimeoutMs: streaming ? this.idleTimeoutMs : 0,
+      open,
+      toModelError: (error) => toModelError(error),
+    });
+  }
+
+  private body(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+    const options = this.options;
+    const prompt = toAnthropicPrompt(messages);
+    if (prompt.messages.length === 0) {
+      throw new InvalidArgumentError({ argument: 'messages', message: '[sluice/anthropic] Anthropic needs at least one user or assistant message besides the system prompt' });
+    }
+    const body: Record<string, unknown> = { model: this.model, max_tokens: this.maxTokens, messages: prompt.messages };
+    if (streaming) body.stream = true;
+    if (prompt.system !== undefined) body.system = prompt.system;
+    if (options.temperature !== undefined) body.temperature = options.temperature;
+    if (options.thinking !== undefined) body.thinking = { type: 'enabled', budget_tokens: options.thinking.budgetTokens };
+    if (options.tools !== undefined && options.tools.length > 0) body.tools = toAnthropicTools(options.tools);
+    return { ...body, ...options.extraBody };
+  }
+}

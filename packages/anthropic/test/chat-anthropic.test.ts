@@ -1,0 +1,116 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { AIMessage, HumanMessage, InvalidArgumentError, SystemMessage, ToolMessage } from '@sluice/core';
+import { startFakeAnthropic, type FakeProviderServer } from '@sluice/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ChatAnthropic } from '../src/index.ts';
+
+let server: FakeProviderServer;
+beforeAll(async () => {
+  server = await startFakeAnthropic();
+});
+afterEach(() => server.reset());
+afterAll(() => server.close());
+
+describe('ChatAnthropic requests', () => {
+  it('sends system as `system`, tool calls as tool_use blocks and tool results merged into one user turn', async () => {
+    const chat = new ChatAnthropic({
+      apiKey: 'k',
+      baseURL: server.baseURL,
+      maxTokens: 300,
+      thinking: { budgetTokens: 100 },
+      tools: [{ name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }],
+    });
+    await chat.invoke([
+      new SystemMessage('Be brief.'),
+      new HumanMessage('Weather in Paris and Rome?'),
+      new AIMessage({
+        content: 'Checking.',
+        toolCalls: [
+          { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'toolu_2', name: 'get_weather', arguments: '{"city":"Rome"}' },
+        ],
+      }),
+      new ToolMessage({ content: '18°C', toolCallId: 'toolu_1' }),
+      new ToolMessage({ content: '24°C', toolCallId: 'toolu_2' }),
+    ]);
+    expect(server.requests[0]?.body).toEqual({
+      model: 'claude-haiku-4-5',
+      max_tokens: 300,
+      stream: true,
+      system: 'Be brief.',
+      thinking: { type: 'enabled', budget_tokens: 100 },
+      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+      messages: [
+        { role: 'user', content: 'Weather in Paris and Rome?' },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Checking.' },
+            { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+            { type: 'tool_use', id: 'toolu_2', name: 'get_weather', input: { city: 'Rome' } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: '18°C' },
+            { type: 'tool_result', tool_use_id: 'toolu_2', content: '24°C' },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('works with a ready client using bearer auth (authToken)', async () => {
+    const client = new Anthropic({ authToken: 'bearer-token', baseURL: server.baseURL });
+    server.script({ text: 'Hi!' });
+    const reply = await new ChatAnthropic({ client }).invoke('Hello');
+    expect(reply.content).toBe('Hi!');
+    expect(server.requests[0]?.headers.authorization).toBe('Bearer bearer-token');
+  });
+
+  it('normalises usage: inputTokens counts cached input too, cachedInputTokens the cache reads', async () => {
+    server.script({ text: 'a b', usage: { inputTokens: 10, cachedInputTokens: 90 } });
+    const result = await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL }).stream('Hi');
+    expect(result.usage).toEqual({ inputTokens: 100, cachedInputTokens: 90, outputTokens: 2, totalTokens: 102 });
+  });
+
+  it('maps refusal to content-filter and max_tokens to length', async () => {
+    server.script({ text: 'no', finishReason: 'content-filter' }, { text: 'cut', finishReason: 'length' });
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL });
+    expect(await chat.stream('a')).toMatchObject({ finishReason: 'content-filter', providerFinishReason: 'refusal' });
+    expect(await chat.stream('b')).toMatchObject({ finishReason: 'length', providerFinishReason: 'max_tokens' });
+  });
+
+  it('types a 529 with the request id and a hint', async () => {
+    server.script({ status: 529 });
+    const error = await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, maxRetries: 0 }).invoke('Hi').catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ code: 'overloaded', status: 529, retryable: true, requestId: expect.stringMatching(/^req_/) });
+    expect((error as Error).message).toContain('Anthropic is overloaded; retry later');
+  });
+});
+
+describe('ChatAnthropic options are checked', () => {
+  it('refuses to start without an API key, saying where one comes from', () => {
+    const saved = process.env.ANTHROPIC_API_KEY;
+    delete process.env.ANTHROPIC_API_KEY;
+    try {
+      expect(() => new ChatAnthropic()).toThrow(InvalidArgumentError);
+      expect(() => new ChatAnthropic()).toThrow(/set ANTHROPIC_API_KEY/);
+    } finally {
+      if (saved !== undefined) process.env.ANTHROPIC_API_KEY = saved;
+    }
+  });
+
+  it('rejects a bad maxTokens and a thinking budget not below it', () => {
+    expect(() => new ChatAnthropic({ apiKey: 'k', maxTokens: 0 })).toThrow('maxTokens must be a whole number >= 1');
+    expect(() => new ChatAnthropic({ apiKey: 'k', maxTokens: 100, thinking: { budgetTokens: 100 } })).toThrow('below maxTokens');
+  });
+
+  it('rejects tool-call arguments that are not JSON, and a prompt with only a system message', async () => {
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL });
+    await expect(chat.invoke([new AIMessage({ content: '', toolCalls: [{ id: 't', name: 'f', arguments: '{oops' }] })])).rejects.toThrow('arguments are not JSON');
+    await expect(chat.invoke([new SystemMessage('only a system prompt')])).rejects.toThrow('at least one user or assistant message');
+    expect(server.requests).toHaveLength(0);
+  });
+});

@@ -1,0 +1,15 @@
+import { startFakeAnthropic, type FakeProviderServer } from '@sluice/testing';
+import { describeProviderConformance, type ConformanceServer } from '../../../test/conformance/provider-conformance.ts';
+import { ChatAnthropic } from '../src/index.ts';
+
+describeProviderConformance({
+  name: 'ChatAnthropic',
+  startServer: () => startFakeAnthropic(),
+  createModel: (server: ConformanceServer, options) => new ChatAnthropic({ apiKey: 'test-key', baseURL: (server as FakeProviderServer).baseURL, ...options }),
+  promptOf: (body) => {
+    const messages = ((body as { messages?: { role: string; content: unknown }[] }).messages ?? []).filter((message) => message.role === 'user');
+    const content = messages.at(-1)?.content;
+    return typeof content === 'string' ? content : undefined;
+  },
+  midStreamErrorCode: 'overloaded',
+});

@@ -1,0 +1,263 @@
+import type { FinishReason, Message, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
+import { InvalidArgumentError } from '@sluice/core';
+import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase } from './chat-history-options.js';
+import { StorageError } from './errors/storage-error.js';
+import { decodeContent } from './text-encoding.js';
+import { isMissingTableError } from './transient-error.js';
+import type { MessageStatus } from './write-batch.js';
+
+/** A stored run: its assistant message's state and how far its event log goes. */
+export interface RunStatus {
+  runId: string;
+  conversationId: string;
+  status: MessageStatus;
+  /** Set once the run has ended. */
+  finishReason: FinishReason | undefined;
+  usage: Usage | undefined;
+  /** Set when the run failed. */
+  error: SerializedError | undefined;
+  model: string | undefined;
+  provider: string | undefined;
+  /** The highest stored `seq`, or -1 when no event is stored yet. */
+  lastSeq: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A stored conversation. */
+export interface ConversationSummary {
+  id: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Options of `ChatHistoryStore.messages`. */
+export interface MessagesOptions {
+  /**
+   * Which assistant messages to include, by status. Default `['complete', 'aborted']`: an
+   * aborted reply's partial text stays in the conversation; a failed or still-streaming
+   * one is left out of the next prompt.
+   */
+  statuses?: readonly MessageStatus[];
+}
+
+/** Options of `ChatHistoryStore.waitForRun`. */
+export interface WaitForRunOptions {
+  /** Give up (rejecting with a `StorageError` coded `timeout`) after this long. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** How often to look. Default 50 ms. */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+interface MessageRow {
+  role: string;
+  content: string;
+  content_encoding: string;
+  fields: string | null;
+  status: string;
+  finish_reason: string | null;
+  usage: string | null;
+}
+
+interface RunRow {
+  id: string;
+  conversation_id: string;
+  status: string;
+  finish_reason: string | null;
+  usage: string | null;
+  error: string | null;
+  model: string | null;
+  provider: string | null;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+const DEFAULT_STATUSES: readonly MessageStatus[] = ['complete', 'aborted'];
+const ALL_STATUSES = new Set<string>(['streaming', 'complete', 'aborted', 'error']);
+
+function parseJson<TValue>(text: string | null): TValue | undefined {
+  return text === null ? undefined : (JSON.parse(text) as TValue);
+}
+
+/**
+ * Reads the chat history that `ChatHistoryHandler` writes: a conversation's messages ready to
+ * send as the next prompt, a run's events after a given `seq` (to resume a stream), a run's
+ * status, and the list of conversations.
+ *
+ * @example
+ * ```ts
+ * const store = new ChatHistoryStore({ db });
+ * const history = await store.messages('c1');
+ * const reply = await chat.invoke([...history, new HumanMessage('And then?')], { conversationId: 'c1' });
+ * for (const event of await store.eventsAfter(runId, lastSeenSeq)) send(event);
+ * ```
+ */
+export class ChatHistoryStore {
+  private readonly database: ResolvedDatabase;
+
+  constructor(options: ChatHistoryDatabaseOptions) {
+    this.database = resolveDatabase(options, 'ChatHistoryStore');
+  }
+
+  /** The conversation's messages in order, as `{ role, content, ... }` objects ready to send as a prompt. */
+  async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {
+    requireId(conversationId, 'conversationId');
+    const statuses = options.statuses ?? DEFAULT_STATUSES;
+    for (const status of statuses) {
+      if (!ALL_STATUSES.has(status)) {
+        throw new InvalidArgumentError({ argument: 'statuses', message: `[sluice/kysely] statuses must hold streaming, complete, aborted or error (got ${JSON.stringify(status)})` });
+      }
+    }
+    const { db, tables } = this.database;
+    const rows = (await this.read(() =>
+      db
+        .selectFrom(tables.messages)
+        .select(['role', 'content', 'content_encoding', 'fields', 'status', 'finish_reason', 'usage'])
+        .where('conversation_id', '=', conversationId)
+        .orderBy('position')
+        .orderBy('created_at')
+        .execute(),
+    )) as MessageRow[];
+    const messages: Message[] = [];
+    for (const row of rows) {
+      if (row.role === 'assistant' && !statuses.includes(row.status as MessageStatus)) continue;
+      const message: Message = { role: row.role as Role, content: decodeContent(row.content, row.content_encoding) };
+      const fields = parseJson<{ name?: string; toolCalls?: ToolCall[]; toolCallId?: string; reasoning?: string }>(row.fields);
+      if (fields !== undefined) Object.assign(message, fields);
+      if (row.finish_reason !== null) message.finishReason = row.finish_reason as FinishReason;
+      const usage = parseJson<Usage>(row.usage);
+      if (usage !== undefined) message.usage = usage;
+      messages.push(message);
+    }
+    return messages;
+  }
+
+  /**
+   * The run's stored events with `seq` greater than `afterSeq` (default -1: all of them), in
+   * `seq` order, exactly as they were emitted (through a JSON round trip). A client that saw
+   * up to seq N resumes with `eventsAfter(runId, N)`.
+   */
+  async eventsAfter(runId: string, afterSeq = -1, options: { limit?: number } = {}): Promise<StreamEvent[]> {
+    requireId(runId, 'runId');
+    if (!Number.isInteger(afterSeq) || afterSeq < -1) {
+      throw new InvalidArgumentError({ argument: 'afterSeq', message: `[sluice/kysely] afterSeq must be an integer >= -1 (got ${String(afterSeq)})` });
+    }
+    const limit = options.limit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+      throw new InvalidArgumentError({ argument: 'limit', message: `[sluice/kysely] limit must be an integer >= 1 (got ${String(limit)})` });
+    }
+    const { db, tables } = this.database;
+    let query = db.selectFrom(tables.chunks).select('event').where('run_id', '=', runId).where('seq', '>', afterSeq).orderBy('seq');
+    if (limit !== undefined) query = query.limit(limit);
+    const rows = (await this.read(() => query.execute())) as { event: string }[];
+    return rows.map((row) => JSON.parse(row.event) as StreamEvent);
+  }
+
+  /** The run's status, or `undefined` when nothing of it is stored (yet). */
+  async runStatus(runId: string): Promise<RunStatus | undefined> {
+    requireId(runId, 'runId');
+    const { db, tables } = this.database;
+    const row = (await this.read(() =>
+      db
+        .selectFrom(tables.messages)
+        .select(['id', 'conversation_id', 'status', 'finish_reason', 'usage', 'error', 'model', 'provider', 'created_at', 'updated_at'])
+        .where('id', '=', runId)
+        .executeTakeFirst(),
+    )) as RunRow | undefined;
+    if (row === undefined) return undefined;
+    const last = (await this.read(() =>
+      db
+        .selectFrom(tables.chunks)
+        .select((eb) => eb.fn.max('seq').as('last'))
+        .where('run_id', '=', runId)
+        .executeTakeFirst(),
+    )) as { last: number | string | null } | undefined;
+    return {
+      runId: row.id,
+      conversationId: row.conversation_id,
+      status: row.status as MessageStatus,
+      finishReason: (row.finish_reason ?? undefined) as FinishReason | undefined,
+      usage: parseJson<Usage>(row.usage),
+      error: parseJson<SerializedError>(row.error),
+      model: row.model ?? undefined,
+      provider: row.provider ?? undefined,
+      lastSeq: last?.last === null || last?.last === undefined ? -1 : Number(last.last),
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+    };
+  }
+
+  /** Resolves with the run's status once it has ended (any status but `streaming`). */
+  async waitForRun(runId: string, options: WaitForRunOptions = {}): Promise<RunStatus> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const pollMs = options.pollMs ?? 50;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const status = await this.runStatus(runId);
+      if (status !== undefined && status.status !== 'streaming') return status;
+      if (performance.now() >= deadline) {
+        throw new StorageError({ code: 'timeout', message: `[sluice/kysely] run ${runId} did not finish within ${timeoutMs} ms`, retryable: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /** The principal a conversation belongs to (its first run's `metadata.owner`), or undefined. */
+  async conversationOwner(conversationId: string): Promise<string | undefined> {
+    const { db, tables } = this.database;
+    const row = (await this.read(() =>
+      db.selectFrom(tables.conversations).select('owner').where('id', '=', conversationId).executeTakeFirst(),
+    )) as { owner: string | null } | undefined;
+    return row?.owner ?? undefined;
+  }
+
+  /** Conversations, most recently active first. */
+  async conversations(options: { limit?: number; offset?: number } = {}): Promise<ConversationSummary[]> {
+    const limit = options.limit ?? 50;
+    const offset = options.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(offset) || offset < 0) {
+      throw new InvalidArgumentError({ argument: 'limit', message: '[sluice/kysely] limit must be an integer >= 1 and offset an integer >= 0' });
+    }
+    const { db, tables } = this.database;
+    const rows = (await this.read(() =>
+      db
+        .selectFrom(tables.conversations)
+        .select(['id', 'created_at', 'updated_at'])
+        .orderBy('updated_at', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .offset(offset)
+        .execute(),
+    )) as { id: string; created_at: number | string; updated_at: number | string }[];
+    return rows.map((row) => ({ id: row.id, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) }));
+  }
+
+  /** Destroys the `Kysely` instance if the store opened it from a dialect. */
+  async close(): Promise<void> {
+    if (this.database.owned) await this.database.db.destroy();
+  }
+
+  private async read<TResult>(query: () => Promise<TResult>): Promise<TResult> {
+    try {
+      return await query();
+    } catch (error) {
+      if (isMissingTableError(error)) {
+        throw new StorageError({
+          code: 'schema_missing',
+          message: `[sluice/kysely] table ${this.database.tables.prefix}… is missing: run migrateToLatest(db${this.database.tables.prefix === 'sluice_' ? '' : `, { tablePrefix: '${this.database.tables.prefix}' }`}) first`,
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+function requireId(value: unknown, argument: string): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new InvalidArgumentError({ argument, message: `[sluice/kysely] ${argument} must be a non-empty string` });
+  }
+}

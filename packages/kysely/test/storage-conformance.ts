@@ -1,0 +1,332 @@
+import { FakeChatModel, HumanMessage, SystemMessage, type StreamEvent } from '@sluice/core';
+import { Kysely, sql, type Dialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  ChatHistoryHandler,
+  ChatHistoryStore,
+  dropChatHistoryTables,
+  migrateToLatest,
+  StorageError,
+  tableNames,
+  type ChatHistoryHandlerOptions,
+} from '../src/index.ts';
+import { faultyDialect, type Faults } from './fault-dialect.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKysely = Kysely<any>;
+
+/** One database the storage conformance suite runs against. */
+export interface DatabaseFixture {
+  /** Shown in the suite's name. */
+  name: string;
+  /** Prepares the database (e.g. creates a scratch database). */
+  setup(): Promise<void>;
+  /** A dialect on the test database; each call opens a new pool (or connection). */
+  dialect(): Dialect;
+  /**
+   * Breaks the live connections of the databases opened by `dialect()`, the way this
+   * database fails in production (connections killed, or the file locked by another writer).
+   */
+  interrupt(): Promise<void>;
+  /** Removes everything `setup` made. */
+  teardown(): Promise<void>;
+}
+
+/** A JSON round trip: what the chunks table gives back for an event. */
+const roundTrip = <TValue>(value: TValue): TValue => JSON.parse(JSON.stringify(value)) as TValue;
+
+async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  for await (const event of stream) events.push(roundTrip(event));
+  return events;
+}
+
+const tokensOf = (count: number, tag: string): string[] => Array.from({ length: count }, (_, index) => ` ${tag}${index}`);
+
+/**
+ * The storage contract every database must meet: run it with a fixture, get the whole suite.
+ * Each run uses its own table prefix and drops its tables at the end.
+ */
+export function describeStorageConformance(fixture: DatabaseFixture): void {
+  describe(`storage conformance: ${fixture.name}`, () => {
+    const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}_`;
+    const opened: AnyKysely[] = [];
+    let db: AnyKysely;
+    let store: ChatHistoryStore;
+
+    const open = (faults?: Faults): AnyKysely => {
+      const dialect = faults === undefined ? fixture.dialect() : faultyDialect(fixture.dialect(), faults);
+      const handle = new Kysely<Record<string, never>>({ dialect }) as AnyKysely;
+      opened.push(handle);
+      return handle;
+    };
+    const handlerOn = (database: AnyKysely, options: Omit<ChatHistoryHandlerOptions, 'db' | 'dialect'> = {}): ChatHistoryHandler =>
+      new ChatHistoryHandler({ db: database, tablePrefix: prefix, flushIntervalMs: 5, ...options });
+    const countRows = async (table: string, runIds: readonly string[]): Promise<number> => {
+      const row = await db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('count'))
+        .where('run_id', 'in', runIds)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    };
+
+    beforeAll(async () => {
+      await fixture.setup();
+      db = open();
+      await migrateToLatest(db, { tablePrefix: prefix });
+      store = new ChatHistoryStore({ db, tablePrefix: prefix });
+    });
+
+    afterAll(async () => {
+      if (db !== undefined) await dropChatHistoryTables(db, { tablePrefix: prefix });
+      for (const handle of opened) await handle.destroy();
+      await fixture.teardown();
+    });
+
+    test('migrateToLatest creates the tables once and is a no-op the second time', async () => {
+      expect(await migrateToLatest(db, { tablePrefix: prefix })).toEqual([]);
+      const tables = tableNames(prefix);
+      for (const table of [tables.conversations, tables.messages, tables.chunks]) {
+        await expect(sql`select count(*) as n from ${sql.table(table)}`.execute(db)).resolves.toBeDefined();
+      }
+    });
+
+    test('a run stores its input, every event in order, and the final message with status, finish reason and usage', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ tokens: ['Hello', ' there', '!'], callbacks: [handler] });
+      const conversationId = `conv-${prefix}-first`;
+      const stream = model.stream([new SystemMessage('Be brief.'), new HumanMessage('Hi')], { conversationId });
+      const events = await collect(stream);
+      const result = await stream;
+
+      expect(await store.eventsAfter(result.runId)).toEqual(events);
+      expect(await store.eventsAfter(result.runId, 2)).toEqual(events.slice(3));
+      const status = await store.runStatus(result.runId);
+      expect(status).toMatchObject({
+        runId: result.runId,
+        conversationId,
+        status: 'complete',
+        finishReason: 'stop',
+        usage: result.usage,
+        provider: 'fake',
+        lastSeq: events.length - 1,
+      });
+      expect(await store.messages(conversationId)).toEqual([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello there!', finishReason: 'stop', usage: result.usage },
+      ]);
+      expect((await store.conversations({ limit: 1000 })).map((conversation) => conversation.id)).toContain(conversationId);
+      await handler.close();
+    });
+
+    test('a second turn sent with the stored history stores only the new message', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ responses: ['One.', 'Two.'], callbacks: [handler] });
+      const conversationId = `conv-${prefix}-turns`;
+      await model.invoke([new HumanMessage('First?')], { conversationId });
+      const history = await store.messages(conversationId);
+      await model.invoke([...history, new HumanMessage('Second?')], { conversationId });
+      expect((await store.messages(conversationId)).map((message) => `${message.role}:${message.content}`)).toEqual([
+        'user:First?',
+        'assistant:One.',
+        'user:Second?',
+        'assistant:Two.',
+      ]);
+      await handler.close();
+    });
+
+    test('metadata.historyLength marks the stored history, even when a failed reply is left out of it', async () => {
+      const handler = handlerOn(db);
+      const conversationId = `conv-${prefix}-history-length`;
+      const failing = new FakeChatModel({ tokens: ['half'], errorAfter: 1, callbacks: [handler] });
+      await expect(failing.invoke([new HumanMessage('First?')], { conversationId, metadata: { historyLength: '0' } })).rejects.toThrow();
+      // The failed reply is stored but not part of the next prompt: counts alone would mislead.
+      const history = await store.messages(conversationId);
+      expect(history.map((message) => message.content)).toEqual(['First?']);
+      const model = new FakeChatModel({ responses: ['Fine.'], callbacks: [handler] });
+      await model.invoke([...history, new HumanMessage('Again?')], { conversationId, metadata: { historyLength: String(history.length) } });
+      expect((await store.messages(conversationId)).map((message) => `${message.role}:${message.content}`)).toEqual([
+        'user:First?',
+        'user:Again?',
+        'assistant:Fine.',
+      ]);
+      await handler.close();
+    });
+
+    test('metadata.owner is recorded with a new conversation and never changed by later runs', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ responses: ['ok'], callbacks: [handler] });
+      const conversationId = `conv-${prefix}-owner`;
+      expect(await store.conversationOwner(conversationId)).toBeUndefined();
+      await model.invoke('Hi', { conversationId, metadata: { owner: 'alice' } });
+      await model.invoke('Hi', { conversationId, metadata: { owner: 'mallory' } });
+      expect(await store.conversationOwner(conversationId)).toBe('alice');
+      await model.invoke('Hi', { conversationId: `${conversationId}-anonymous` });
+      expect(await store.conversationOwner(`${conversationId}-anonymous`)).toBeUndefined();
+      await handler.close();
+    });
+
+    test('100 concurrent runs are written completely and in order', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ tokens: tokensOf(60, 'w'), callbacks: [handler] });
+      const runs = await Promise.all(
+        Array.from({ length: 100 }, async (_, index) => {
+          const stream = model.stream(`run ${index}`, { conversationId: `conv-${prefix}-many-${index % 10}` });
+          const events = await collect(stream);
+          return { runId: stream.runId, events };
+        }),
+      );
+      for (const run of runs) expect(await store.eventsAfter(run.runId)).toEqual(run.events);
+      const expected = runs.reduce((sum, run) => sum + run.events.length, 0);
+      expect(await countRows(tableNames(prefix).chunks, runs.map((run) => run.runId))).toBe(expected);
+      expect(handler.counters).toMatchObject({ failed: 0, queued: 0, inFlight: 0 });
+      await handler.close();
+    });
+
+    test('a batch retried after an ambiguous commit stores every row exactly once', async () => {
+      const faults: Faults = { ambiguousCommits: 2 };
+      const handler = handlerOn(open(faults), { retry: { initialDelayMs: 1 } });
+      const model = new FakeChatModel({ tokens: tokensOf(200, 'r'), callbacks: [handler] });
+      const stream = model.stream('retry me');
+      const events = await collect(stream);
+      expect(handler.counters.retries).toBeGreaterThanOrEqual(2);
+      expect(handler.counters.failed).toBe(0);
+      expect(await store.eventsAfter(stream.runId)).toEqual(events);
+      expect(await countRows(tableNames(prefix).chunks, [stream.runId])).toBe(events.length);
+      expect(await countRows(tableNames(prefix).messages, [stream.runId])).toBe(2); // the prompt and the reply
+
+      // The same events delivered again (a re-driven run) change nothing.
+      for (const event of events) handler.writer.append(event, stream.runId);
+      await handler.flush();
+      expect(await countRows(tableNames(prefix).chunks, [stream.runId])).toBe(events.length);
+      await handler.close();
+    });
+
+    test('connections lost mid-run lose nothing once the database is back', async () => {
+      // A little latency keeps a transaction open most of the time, so the interruption meets one.
+      const handler = handlerOn(open({ delayMs: 2 }), { retry: { initialDelayMs: 5, maxDelayMs: 100 } });
+      const model = new FakeChatModel({ tokens: tokensOf(150, 'k'), rate: 500, callbacks: [handler] });
+      const streams = Array.from({ length: 5 }, (_, index) => model.stream(`survive ${index}`));
+      const collecting = Promise.all(streams.map((stream) => collect(stream)));
+      for (let round = 0; round < 3; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        await fixture.interrupt();
+      }
+      const runs = await collecting;
+      const results = await Promise.all(streams);
+      for (const result of results) expect(result.handlerErrors).toEqual([]);
+      for (let index = 0; index < streams.length; index++) {
+        const runId = (streams[index] as (typeof streams)[number]).runId;
+        expect(await store.eventsAfter(runId)).toEqual(runs[index]);
+        expect((await store.runStatus(runId))?.status).toBe('complete');
+      }
+      const expected = runs.reduce((sum, events) => sum + events.length, 0);
+      expect(await countRows(tableNames(prefix).chunks, streams.map((stream) => stream.runId))).toBe(expected);
+      expect(handler.counters.failed).toBe(0);
+      // The interruption did hit the writer: it failed and retried, and lost nothing.
+      expect(handler.counters.retries).toBeGreaterThan(0);
+      await handler.close();
+    });
+
+    test('a slow database slows the stream instead of growing memory or losing events', async () => {
+      const highWaterMark = 200;
+      const handler = handlerOn(open({ delayMs: 3 }), { highWaterMark, batchSize: 100, laneCapacity: 16 });
+      const model = new FakeChatModel({ tokens: tokensOf(1500, 's'), callbacks: [handler] });
+      const streams = Array.from({ length: 4 }, (_, index) => model.stream(`slow ${index}`));
+      const results = await Promise.all(streams);
+      const counters = handler.counters;
+      // One record per run may land past the mark (the one whose append returned the wait).
+      expect(counters.maxBuffered).toBeLessThanOrEqual(highWaterMark + streams.length);
+      for (const result of results) {
+        expect(result.metrics.backpressureMs).toBeGreaterThan(0);
+        expect(result.metrics.dropped).toBe(0);
+        expect(result.metrics.handlers[0]?.maxQueueDepth).toBeLessThanOrEqual(16);
+      }
+      const expected = results.reduce((sum, result) => sum + result.metrics.events, 0);
+      expect(await countRows(tableNames(prefix).chunks, results.map((result) => result.runId))).toBe(expected);
+      expect(counters.failed).toBe(0);
+      await handler.close();
+    });
+
+    test('an aborted run is stored as aborted with its partial content', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ tokens: tokensOf(100, 'a'), rate: 1000, callbacks: [handler] });
+      const controller = new AbortController();
+      const stream = model.stream('stop soon', { signal: controller.signal });
+      const events: StreamEvent[] = [];
+      let deltas = 0;
+      for await (const event of stream) {
+        events.push(roundTrip(event));
+        if (event.type === 'text-delta' && ++deltas === 5) controller.abort();
+      }
+      const result = await stream;
+      expect(result.finishReason).toBe('aborted');
+      expect(result.text.length).toBeGreaterThan(0);
+      expect(await store.eventsAfter(stream.runId)).toEqual(events);
+      expect(await store.runStatus(stream.runId)).toMatchObject({ status: 'aborted', finishReason: 'aborted' });
+      const [, reply] = await store.messages(stream.runId);
+      expect(reply).toEqual({ role: 'assistant', content: result.text, finishReason: 'aborted' });
+      await handler.close();
+    });
+
+    test('a failed run is stored as error with its partial content and the error', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ tokens: ['Half', ' a', ' reply', ' lost'], errorAfter: 3, callbacks: [handler] });
+      const stream = model.stream('fail please', { conversationId: `conv-${prefix}-fail` });
+      await expect(stream).rejects.toMatchObject({ code: 'fake_fault' });
+      const status = await store.runStatus(stream.runId);
+      expect(status).toMatchObject({ status: 'error', finishReason: 'error', error: { code: 'fake_fault' } });
+      const events = await store.eventsAfter(stream.runId);
+      expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'text-delta', 'text-delta', 'error', 'finish']);
+      const stored = await store.messages(`conv-${prefix}-fail`, { statuses: ['error'] });
+      expect(stored.at(-1)).toEqual({ role: 'assistant', content: 'Half a reply', finishReason: 'error' });
+      // Left out of the next prompt by default.
+      expect((await store.messages(`conv-${prefix}-fail`)).map((message) => message.role)).toEqual(['user']);
+      await handler.close();
+    });
+
+    test('text with quotes, NULs, emoji and SQL is stored verbatim', async () => {
+      const tricky = [
+        `It's "quoted" \\ back\`tick`,
+        ' nul\u0000byte',
+        ' emoji 🚀👩‍👩‍👧 ✓',
+        "'); DROP TABLE users; --",
+        ' $1 ? :name %s',
+        '\n\ttabs\r\n',
+        ' lone \ud800 surrogate',
+      ];
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ tokens: tricky, callbacks: [handler] });
+      const conversationId = `conv-${prefix}-tricky`;
+      const prompt = tricky.join('|');
+      const stream = model.stream([new HumanMessage(prompt)], { conversationId });
+      const events = await collect(stream);
+      const result = await stream;
+      expect(await store.eventsAfter(stream.runId)).toEqual(events);
+      const texts = events.flatMap((event) => (event.type === 'text-delta' ? [event.text] : []));
+      expect(texts).toEqual(tricky);
+      const messages = await store.messages(conversationId);
+      expect(messages.map((message) => message.content)).toEqual([prompt, result.text]);
+      expect(result.text).toBe(tricky.join(''));
+      await handler.close();
+    });
+
+    test('missing tables are reported with what to do, and the stream goes on', async () => {
+      const errors: StorageError[] = [];
+      const handler = new ChatHistoryHandler({ db, tablePrefix: `${prefix}none_`, onError: (error) => errors.push(error) });
+      const model = new FakeChatModel({ tokens: ['still', ' streams'], callbacks: [handler] });
+      const result = await model.stream('no tables', { onHandlerError: () => undefined });
+      expect(result.text).toBe('still streams');
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors[0]).toBeInstanceOf(StorageError);
+      expect(errors[0]?.code).toBe('schema_missing');
+      expect(errors[0]?.message).toMatch(/run migrateToLatest\(db\) first/);
+      expect(result.handlerErrors.map((error) => error.hook)).toEqual(['onChatEnd']);
+      expect(handler.counters.failed).toBeGreaterThan(0);
+      await expect(new ChatHistoryStore({ db, tablePrefix: `${prefix}none_` }).eventsAfter('x')).rejects.toMatchObject({ code: 'schema_missing' });
+      await handler.close();
+    });
+  });
+}

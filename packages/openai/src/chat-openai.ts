@@ -1,0 +1,158 @@
+import OpenAI from 'openai';
+import { ChatModel, InvalidArgumentError, type ChatModelOptions, type Message, type ModelCallOptions, type ModelStreamPart } from '@sluice/core';
+import type { ChatTool } from './chat-tool.js';
+import { chatCompletionStream, chatStream, type ChatChunk, type ChatCompletionBody } from './openai-chat-stream.js';
+import { toModelError } from './openai-error.js';
+import { toChatMessages, toChatTools, toResponsesInput, toResponsesTools } from './openai-messages.js';
+import { responseBodyStream, responsesStream, type ResponseBody, type ResponsesEvent } from './openai-responses-stream.js';
+import { idleTimeoutOption, retryingStream, retryOptions, type ProviderStream, type RetryOptions } from './retrying-stream.js';
+
+/** Options of `ChatOpenAI`; every one is optional. */
+export interface ChatOpenAIOptions extends ChatModelOptions {
+  /** The model. Default `gpt-4o-mini`. */
+  model?: string;
+  /** The API key. Default: `OPENAI_API_KEY`. Not used with `client`. */
+  apiKey?: string;
+  /**
+   * The API's base URL, e.g. `http://localhost:11434/v1` for Ollama or an OpenRouter or vLLM
+   * endpoint. Default: `OPENAI_BASE_URL`, else OpenAI's. Not used with `client`.
+   */
+  baseURL?: string;
+  /** A ready `OpenAI` client (its own `maxRetries` is bypassed: sluice retries, see `maxRetries`). */
+  client?: OpenAI;
+  /** Which API: `chat` (Chat Completions, default; what OpenAI-compatible servers speak) or `responses`. */
+  api?: 'chat' | 'responses';
+  temperature?: number;
+  /** The most tokens to generate (`max_completion_tokens` / `max_output_tokens`). */
+  maxTokens?: number;
+  /** Reasoning effort for reasoning models (`reasoning_effort` / `reasoning.effort`). */
+  reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high';
+  /** Tools the model may call. */
+  tools?: readonly ChatTool[];
+  /** Ask for usage in streamed Chat Completions (`stream_options.include_usage`). Default `true`; turn off for servers that reject it. */
+  includeUsage?: boolean;
+  /** Extra request body fields, sent as they are (provider-specific parameters). */
+  extraBody?: Record<string, unknown>;
+  /**
+   * Fails the run with a retryable `stream_idle_timeout` when no data arrived for this long
+   * (the SDK's own timeout stops at the response headers). Default 120000; 0 turns it off.
+   */
+  idleTimeoutMs?: number;
+  /** Retries of a request that failed before its first delta. Default 2. */
+  maxRetries?: number;
+  /** Backoff between retries (`retry-after` headers take precedence). */
+  retry?: RetryOptions;
+  /** The SDK's request timeout, up to the response headers. Default: the SDK's (10 minutes). */
+  timeoutMs?: number;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * A chat model over the official `openai` SDK: Chat Completions (default) or the Responses
+ * API, against OpenAI or any OpenAI-compatible server (`baseURL`). Text, reasoning and
+ * tool-call deltas become sluice events; usage is requested and normalised; errors become
+ * `ModelError`s with a stable `code`, `retryable`, the HTTP status and the request id.
+ *
+ * @example
+ * ```ts
+ * import { HumanMessage, StreamingStdOutCallbackHandler } from '@sluice/core';
+ * import { ChatOpenAI } from '@sluice/openai';
+ *
+ * const chat = new ChatOpenAI({ model: 'gpt-4o-mini', streaming: true, callbacks: [new StreamingStdOutCallbackHandler()] });
+ * const reply = await chat.invoke([new HumanMessage('Write me a song about sparkling water.')]);
+ * console.log(reply.usage);
+ * ```
+ */
+export class ChatOpenAI extends ChatModel {
+  readonly provider = 'openai';
+  readonly model: string;
+  readonly api: 'chat' | 'responses';
+  /** The SDK client the model sends its requests with. */
+  readonly client: OpenAI;
+  private readonly options: ChatOpenAIOptions;
+  private readonly retry: Required<RetryOptions>;
+  private readonly idleTimeoutMs: number;
+
+  constructor(options: ChatOpenAIOptions = {}) {
+    super(options);
+    const api = options.api ?? 'chat';
+    if (api !== 'chat' && api !== 'responses') {
+      throw new InvalidArgumentError({ argument: 'api', message: `[sluice/openai] api must be "chat" or "responses" (got ${JSON.stringify(api)})` });
+    }
+    if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
+      throw new InvalidArgumentError({ argument: 'model', message: '[sluice/openai] model must be a non-empty string, e.g. "gpt-4o-mini"' });
+    }
+    this.api = api;
+    this.model = options.model ?? 'gpt-4o-mini';
+    this.retry = retryOptions(options.retry, options.maxRetries, 'sluice/openai');
+    this.idleTimeoutMs = idleTimeoutOption(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/openai');
+    this.options = options;
+    this.client = options.client ?? ChatOpenAI.createClient(options);
+  }
+
+  private static createClient(options: ChatOpenAIOptions): OpenAI {
+    const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
+    if (apiKey === undefined || apiKey === '') {
+      throw new InvalidArgumentError({
+        argument: 'apiKey',
+        message: '[sluice/openai] no API key: pass apiKey, set OPENAI_API_KEY, or pass a ready client (OpenAI-compatible servers that need no key accept any string)',
+      });
+    }
+    const baseURL = options.baseURL ?? (process.env.OPENAI_BASE_URL || undefined);
+    // sluice does the retrying (before the first delta only), so the SDK does none.
+    return new OpenAI({ apiKey, ...(baseURL === undefined ? {} : { baseURL }), maxRetries: 0 });
+  }
+
+  protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
+    const streaming = call.streaming;
+    const body = this.api === 'chat' ? this.chatBody(messages, streaming) : this.responsesBody(messages, streaming);
+    const requestOptions = (signal: AbortSignal) => ({
+      signal,
+      maxRetries: 0,
+      ...(this.options.timeoutMs === undefined ? {} : { timeout: this.options.timeoutMs }),
+    });
+    // The SDK's parameter types are wide unions; the body is built from sluice's options.
+    const client = this.client as unknown as {
+      chat: { completions: { create(body: unknown, options: unknown): Promise<unknown> } };
+      responses: { create(body: unknown, options: unknown): Promise<unknown> };
+    };
+    const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
+      if (this.api === 'chat') {
+        const result = await client.chat.completions.create(body, requestOptions(signal));
+        return (streaming ? chatStream(result as AsyncIterable<ChatChunk>) : chatCompletionStream(result as ChatCompletionBody)) as ProviderStream<never>;
+      }
+      const result = await client.responses.create(body, requestOptions(signal));
+      return (streaming ? responsesStream(result as AsyncIterable<ResponsesEvent>) : responseBodyStream(result as ResponseBody)) as ProviderStream<never>;
+    };
+    return retryingStream({
+      provider: 'openai',
+      signal: call.signal,
+      retry: this.retry,
+      idleTimeoutMs: streaming ? this.idleTimeoutMs : 0,
+      open,
+      toModelError: (error) => toModelError(error),
+    });
+  }
+
+  private chatBody(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+    const options = this.options;
+    const body: Record<string, unknown> = { model: this.model, messages: toChatMessages(messages), stream: streaming };
+    if (streaming && options.includeUsage !== false) body.stream_options = { include_usage: true };
+    if (options.temperature !== undefined) body.temperature = options.temperature;
+    if (options.maxTokens !== undefined) body.max_completion_tokens = options.maxTokens;
+    if (options.reasoningEffort !== undefined) body.reasoning_effort = options.reasoningEffort;
+    if (options.tools !== undefined && options.tools.length > 0) body.tools = toChatTools(options.tools);
+    return { ...body, ...options.extraBody };
+  }
+
+  private responsesBody(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+    const options = this.options;
+    const body: Record<string, unknown> = { model: this.model, input: toResponsesInput(messages), stream: streaming };
+    if (options.temperature !== undefined) body.temperature = options.temperature;
+    if (options.maxTokens !== undefined) body.max_output_tokens = options.maxTokens;
+    if (options.reasoningEffort !== undefined) body.reasoning = { effort: options.reasoningEffort, summary: 'auto' };
+    if (options.tools !== undefined && options.tools.length > 0) body.tools = toResponsesTools(options.tools);
+    return { ...body, ...options.extraBody };
+  }
+}

@@ -1,0 +1,158 @@
+import { AIMessage, HumanMessage, InvalidArgumentError, ModelError, SystemMessage, ToolMessage } from '@sluice/core';
+import { startFakeOpenAI, type FakeProviderServer } from '@sluice/testing';
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ChatOpenAI } from '../src/index.ts';
+
+let server: FakeProviderServer;
+beforeAll(async () => {
+  server = await startFakeOpenAI();
+});
+afterEach(() => server.reset());
+afterAll(() => server.close());
+
+const conversation = [
+  new SystemMessage('Be brief.'),
+  new HumanMessage('Weather in Paris?'),
+  new AIMessage({ content: '', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] }),
+  new ToolMessage({ content: '18°C', toolCallId: 'call_1' }),
+];
+
+describe('ChatOpenAI requests', () => {
+  it('sends Chat Completions requests with usage requested, tools and options, and the messages converted', async () => {
+    const chat = new ChatOpenAI({
+      apiKey: 'k',
+      baseURL: server.baseURL,
+      model: 'gpt-4.1-mini',
+      temperature: 0.2,
+      maxTokens: 50,
+      tools: [{ name: 'get_weather', description: 'Weather by city', parameters: { type: 'object', properties: { city: { type: 'string' } } } }],
+      extraBody: { seed: 7 },
+    });
+    await chat.invoke(conversation);
+    expect(server.requests[0]?.body).toEqual({
+      model: 'gpt-4.1-mini',
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0.2,
+      max_completion_tokens: 50,
+      seed: 7,
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'Weather by city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '18°C' },
+      ],
+    });
+    expect(server.requests[0]?.headers.authorization).toBe('Bearer k');
+  });
+
+  it('sends Responses API requests with input items, function calls and their outputs', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses', maxTokens: 20, reasoningEffort: 'low' });
+    await chat.invoke(conversation);
+    expect(server.requests[0]?.path).toBe('/v1/responses');
+    expect(server.requests[0]?.body).toEqual({
+      model: 'gpt-4o-mini',
+      stream: true,
+      max_output_tokens: 20,
+      reasoning: { effort: 'low', summary: 'auto' },
+      input: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Weather in Paris?' },
+        { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+        { type: 'function_call_output', call_id: 'call_1', output: '18°C' },
+      ],
+    });
+  });
+
+  it('leaves stream_options out when includeUsage is false (for servers that reject it)', async () => {
+    await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, includeUsage: false }).invoke('Hi');
+    expect(server.requests[0]?.body).not.toHaveProperty('stream_options');
+  });
+
+  it('uses a ready client as given, bypassing its own retries (sluice retries)', async () => {
+    const client = new OpenAI({ apiKey: 'from-client', baseURL: server.baseURL, maxRetries: 5 });
+    server.script({ status: 500 }, { status: 500 }, { text: 'ok' });
+    const chat = new ChatOpenAI({ client, maxRetries: 1, retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+    await expect(chat.invoke('Hi')).rejects.toMatchObject({ code: 'server_error' });
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[0]?.headers.authorization).toBe('Bearer from-client');
+    expect(chat.client).toBe(client);
+  });
+
+  it('reads OPENAI_API_KEY and OPENAI_BASE_URL when no key or URL is given', async () => {
+    const saved = { key: process.env.OPENAI_API_KEY, url: process.env.OPENAI_BASE_URL };
+    process.env.OPENAI_API_KEY = 'env-key';
+    process.env.OPENAI_BASE_URL = server.baseURL;
+    try {
+      await new ChatOpenAI().invoke('Hi');
+      expect(server.requests[0]?.headers.authorization).toBe('Bearer env-key');
+    } finally {
+      if (saved.key === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = saved.key;
+      if (saved.url === undefined) delete process.env.OPENAI_BASE_URL;
+      else process.env.OPENAI_BASE_URL = saved.url;
+    }
+  });
+
+  it('assembles reasoning_content deltas (DeepSeek, vLLM) into the result\'s reasoning', async () => {
+    server.script({ reasoning: 'deep thought', text: '42' });
+    const result = await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL }).stream('Q');
+    expect(result.reasoning).toBe('deep thought');
+  });
+});
+
+describe('ChatOpenAI errors', () => {
+  it('types a mid-stream error event on the Responses API as server_error and says the stream failed', async () => {
+    server.script({ text: 'a b', fault: { type: 'error-event', afterChunks: 1 } });
+    const error = await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses' }).invoke('Hi').catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).message).toMatch(/^\[sluice\/openai\] server_error: the stream failed/);
+  });
+
+  it('says what to do when the key is rejected', async () => {
+    server.script({ status: 401 });
+    const error = (await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL }).invoke('Hi').catch((thrown: unknown) => thrown)) as ModelError;
+    expect(error.message).toContain('check OPENAI_API_KEY or the apiKey option');
+    expect(error.requestId).toMatch(/^req_/);
+  });
+
+  it('fails at once (no retry) when retry-after asks for more than a minute', async () => {
+    server.script({ status: 429, retryAfter: 120 });
+    const error = (await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL }).invoke('Hi').catch((thrown: unknown) => thrown)) as ModelError;
+    expect(error).toMatchObject({ code: 'rate_limited', retryAfterMs: 120_000 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('types a 404 (unknown model or wrong baseURL) as not_found', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: `${server.url}/wrong` });
+    await expect(chat.invoke('Hi')).rejects.toMatchObject({ code: 'not_found', status: 404, retryable: false });
+  });
+});
+
+describe('ChatOpenAI options are checked', () => {
+  it('refuses to start without an API key, saying where one comes from', () => {
+    const saved = process.env.OPENAI_API_KEY;
+    delete process.env.OPENAI_API_KEY;
+    try {
+      expect(() => new ChatOpenAI()).toThrow(InvalidArgumentError);
+      expect(() => new ChatOpenAI()).toThrow(/pass apiKey, set OPENAI_API_KEY, or pass a ready client/);
+    } finally {
+      if (saved !== undefined) process.env.OPENAI_API_KEY = saved;
+    }
+  });
+
+  it('rejects an unknown api, a negative idle timeout and a fractional maxRetries', () => {
+    expect(() => new ChatOpenAI({ apiKey: 'k', api: 'completions' as never })).toThrow('api must be "chat" or "responses"');
+    expect(() => new ChatOpenAI({ apiKey: 'k', idleTimeoutMs: -1 })).toThrow('idleTimeoutMs must be a number >= 0');
+    expect(() => new ChatOpenAI({ apiKey: 'k', maxRetries: 1.5 })).toThrow('maxRetries must be a whole number >= 0');
+    expect(() => new ChatOpenAI({ apiKey: 'k', model: '' })).toThrow('model must be a non-empty string');
+  });
+
+  it('rejects a tool message without toolCallId with a clear error', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL });
+    await expect(chat.invoke([new HumanMessage('Hi'), { role: 'tool', content: 'x' }])).rejects.toThrow('has role "tool" but no toolCallId');
+    expect(server.requests).toHaveLength(0);
+  });
+});

@@ -1,0 +1,20 @@
+import { startFakeOpenAI, type FakeProviderServer } from '@sluice/testing';
+import { describeProviderConformance, type ConformanceServer } from '../../../test/conformance/provider-conformance.ts';
+import { ChatOpenAI } from '../src/index.ts';
+
+function lastUserText(items: unknown): string | undefined {
+  const list = Array.isArray(items) ? (items as { role?: string; content?: unknown }[]) : [];
+  const content = list.filter((item) => item.role === 'user').at(-1)?.content;
+  return typeof content === 'string' ? content : undefined;
+}
+
+for (const api of ['chat', 'responses'] as const) {
+  describeProviderConformance({
+    name: `ChatOpenAI (api: ${api})`,
+    startServer: () => startFakeOpenAI(),
+    createModel: (server: ConformanceServer, options) =>
+      new ChatOpenAI({ api, apiKey: 'test-key', baseURL: (server as FakeProviderServer).baseURL, ...options }),
+    promptOf: (body) => lastUserText(api === 'chat' ? (body as { messages?: unknown }).messages : (body as { input?: unknown }).input),
+    midStreamErrorCode: 'server_error',
+  });
+}

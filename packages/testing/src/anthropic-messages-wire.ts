@@ -1,0 +1,159 @@
+// Anthropic Messages, as recorded in fixtures/anthropic-*.sse and described in anthropic-errors.json.
+import type { FakeFinishReason, FakeReply } from './fake-turn.js';
+import { countInputTokens, outputTokens, planReply, type ReplyPlan } from './reply-tokens.js';
+import { eventFrame, type Frame } from './sse-frame-writer.js';
+
+const STOP_REASONS: Record<FakeFinishReason, string> = {
+  stop: 'end_turn',
+  length: 'max_tokens',
+  'tool-calls': 'tool_use',
+  'content-filter': 'refusal',
+};
+
+/** Anthropic's error type for each HTTP status. */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 402:
+      return 'billing_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 413:
+      return 'request_too_large';
+    case 429:
+      return 'rate_limit_error';
+    case 504:
+      return 'timeout_error';
+    case 529:
+      return 'overloaded_error';
+    default:
+      return 'api_error';
+  }
+}
+
+interface MessagesContext {
+  id: string;
+  model: string;
+  plan: ReplyPlan;
+  reply: FakeReply;
+  body: Record<string, unknown>;
+}
+
+function context(body: Record<string, unknown>, reply: FakeReply, sequence: number): MessagesContext {
+  return {
+    id: `msg_sluice${String(sequence).padStart(16, '0')}`,
+    model: reply.model ?? (typeof body.model === 'string' ? body.model : 'claude-haiku-4-5'),
+    plan: planReply(reply, 'toolu_sluice', sequence),
+    reply,
+    body,
+  };
+}
+
+function stopReason(messages: MessagesContext): string {
+  return STOP_REASONS[messages.reply.finishReason ?? (messages.plan.toolCalls.length > 0 ? 'tool-calls' : 'stop')];
+}
+
+function inputTokens(messages: MessagesContext): number {
+  return messages.reply.usage?.inputTokens ?? countInputTokens([messages.body.system, messages.body.messages]);
+}
+
+function cachedTokens(messages: MessagesContext): number {
+  return messages.reply.usage?.cachedInputTokens ?? 0;
+}
+
+function signature(text: string): string {
+  return Buffer.from(`sluice:${text.length}`).toString('base64');
+}
+
+/** The message object `message_start` carries (and, with content, a non-streamed reply). */
+function messageObject(messages: MessagesContext, content: unknown[], stop: string | null, output: number): Record<string, unknown> {
+  return {
+    model: messages.model,
+    id: messages.id,
+    type: 'message',
+    role: 'assistant',
+    content,
+    stop_reason: stop,
+    stop_sequence: null,
+    usage: {
+      input_tokens: inputTokens(messages),
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: cachedTokens(messages),
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+      output_tokens: output,
+      service_tier: 'standard',
+    },
+  };
+}
+
+/** The frames of a streamed message (`stream: true`). */
+export function messageFrames(body: Record<string, unknown>, reply: FakeReply, sequence: number): Frame[] {
+  const messages = context(body, reply, sequence);
+  const { plan } = messages;
+  const frames: Frame[] = [];
+  const emit = (type: string, fields: Record<string, unknown>, kind: Frame['kind'] = 'meta'): void => {
+    frames.push(eventFrame(type, { type, ...fields }, kind));
+  };
+  emit('message_start', { message: messageObject(messages, [], null, 1) });
+  let index = 0;
+  const start = (block: Record<string, unknown>): void => {
+    emit('content_block_start', { index, content_block: block });
+    // The recorded streams send one ping right after the first block starts.
+    if (index === 0) emit('ping', {});
+  };
+  if (plan.reasoning.length > 0) {
+    start({ type: 'thinking', thinking: '', signature: '' });
+    for (const thinking of plan.reasoning) emit('content_block_delta', { index, delta: { type: 'thinking_delta', thinking } }, 'content');
+    emit('content_block_delta', { index, delta: { type: 'signature_delta', signature: signature(plan.reasoning.join('')) } });
+    emit('content_block_stop', { index });
+    index++;
+  }
+  if (plan.text.length > 0) {
+    start({ type: 'text', text: '' });
+    for (const text of plan.text) emit('content_block_delta', { index, delta: { type: 'text_delta', text } }, 'content');
+    emit('content_block_stop', { index });
+    index++;
+  }
+  for (const call of plan.toolCalls) {
+    start({ type: 'tool_use', id: call.id, name: call.name, input: {} });
+    emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: '' } });
+    for (const piece of call.chunks) emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }, 'content');
+    emit('content_block_stop', { index });
+    index++;
+  }
+  const output = reply.usage?.outputTokens ?? outputTokens(plan);
+  emit(
+    'message_delta',
+    {
+      delta: { stop_reason: stopReason(messages), stop_sequence: null },
+      usage: { input_tokens: inputTokens(messages), cache_creation_input_tokens: 0, cache_read_input_tokens: cachedTokens(messages), output_tokens: output },
+    },
+    'end',
+  );
+  emit('message_stop', {}, 'end');
+  return frames;
+}
+
+/** The body of a non-streamed message. */
+export function messageResponse(body: Record<string, unknown>, reply: FakeReply, sequence: number): Record<string, unknown> {
+  const messages = context(body, reply, sequence);
+  const { plan } = messages;
+  const content: unknown[] = [];
+  if (plan.reasoning.length > 0) {
+    const thinking = plan.reasoning.join('');
+    content.push({ type: 'thinking', thinking, signature: signature(thinking) });
+  }
+  if (plan.text.length > 0) content.push({ type: 'text', text: plan.text.join('') });
+  for (const call of plan.toolCalls) content.push({ type: 'tool_use', id: call.id, name: call.name, input: JSON.parse(call.arguments || '{}') });
+  return messageObject(messages, content, stopReason(messages), reply.usage?.outputTokens ?? outputTokens(plan));
+}
+
+/** The `error` event a stream fails with after its 200. */
+export function messageErrorFrames(errorType = 'overloaded_error', message = 'Overloaded'): Frame[] {
+  return [eventFrame('error', { type: 'error', error: { type: errorType, message } }, 'end')];
+}

@@ -1,0 +1,105 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic, type FakeProviderServer } from '../src/index.ts';
+import { parseSse, post } from './read-sse.ts';
+
+let server: FakeProviderServer;
+beforeAll(async () => {
+  server = await startFakeAnthropic();
+});
+afterEach(() => server.reset());
+afterAll(() => server.close());
+
+const body = (extra: Record<string, unknown> = {}) => ({
+  model: 'claude-haiku-4-5',
+  max_tokens: 100,
+  messages: [{ role: 'user', content: 'Say hello' }],
+  stream: true,
+  ...extra,
+});
+const apiKey = { 'x-api-key': 'test-key' };
+
+describe('startFakeAnthropic', () => {
+  it('gives the SDK base URL without /v1 (the SDK adds /v1/messages)', () => {
+    expect(server.baseURL).toBe(server.url);
+  });
+
+  it('streams every event with an event: line naming its type, in the recorded order', async () => {
+    server.script({ reasoning: 'Hmm.', text: 'Hello there', toolCalls: [{ id: 'toolu_1', name: 'lookup', arguments: '{"q":1}' }] });
+    const response = await post(`${server.url}/v1/messages`, body(), apiKey);
+    const events = parseSse(response.text);
+    for (const event of events) expect(event.event).toBe((JSON.parse(event.data) as { type: string }).type);
+    const types = events.map((event) => event.event);
+    expect(types[0]).toBe('message_start');
+    expect(types[1]).toBe('content_block_start');
+    expect(types[2]).toBe('ping');
+    expect(types.slice(-2)).toEqual(['message_delta', 'message_stop']);
+    const deltas = events
+      .filter((event) => event.event === 'content_block_delta')
+      .map((event) => (JSON.parse(event.data) as { delta: Record<string, string> }).delta);
+    expect(deltas.filter((delta) => delta.type === 'thinking_delta').map((delta) => delta.thinking).join('')).toBe('Hmm.');
+    expect(deltas.some((delta) => delta.type === 'signature_delta')).toBe(true);
+    expect(deltas.filter((delta) => delta.type === 'text_delta').map((delta) => delta.text).join('')).toBe('Hello there');
+    expect(deltas.filter((delta) => delta.type === 'input_json_delta').map((delta) => delta.partial_json).join('')).toBe('{"q":1}');
+    const messageDelta = JSON.parse(events.at(-2)?.data ?? '{}') as { delta: { stop_reason: string }; usage: { output_tokens: number } };
+    expect(messageDelta.delta.stop_reason).toBe('tool_use');
+    expect(messageDelta.usage.output_tokens).toBe(4); // 1 thinking + 2 text + 1 tool-argument chunk
+  });
+
+  it('accepts both x-api-key and Authorization: Bearer, and answers 401 without either', async () => {
+    expect((await post(`${server.url}/v1/messages`, body(), apiKey)).status).toBe(200);
+    expect((await post(`${server.url}/v1/messages`, body(), { authorization: 'Bearer test-key' })).status).toBe(200);
+    const denied = await post(`${server.url}/v1/messages`, body(), {});
+    expect(denied.status).toBe(401);
+    expect(JSON.parse(denied.text)).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+  });
+
+  it('answers 529 with overloaded_error, the request-id header and request_id in the body', async () => {
+    server.script({ status: 529 });
+    const response = await post(`${server.url}/v1/messages`, body(), apiKey);
+    expect(response.status).toBe(529);
+    const requestId = response.headers.get('request-id');
+    expect(requestId).toMatch(/^req_/);
+    expect(JSON.parse(response.text)).toEqual({ type: 'error', error: { type: 'overloaded_error', message: expect.any(String) }, request_id: requestId });
+  });
+
+  it('maps stop reasons: length to max_tokens, content-filter to refusal', async () => {
+    server.script({ text: 'a', finishReason: 'length' }, { text: 'b', finishReason: 'content-filter' });
+    const stop = async () => {
+      const events = parseSse((await post(`${server.url}/v1/messages`, body(), apiKey)).text);
+      return (JSON.parse(events.at(-2)?.data ?? '{}') as { delta: { stop_reason: string } }).delta.stop_reason;
+    };
+    expect(await stop()).toBe('max_tokens');
+    expect(await stop()).toBe('refusal');
+  });
+
+  it('sends an error event after the given number of chunks (error-event fault)', async () => {
+    server.script({ text: 'a b c', fault: { type: 'error-event', afterChunks: 1 } });
+    const events = parseSse((await post(`${server.url}/v1/messages`, body(), apiKey)).text);
+    expect(events.at(-1)).toEqual({ event: 'error', data: JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }) });
+    expect(events.some((event) => event.event === 'message_stop')).toBe(false);
+  });
+
+  it('ends the body without message_stop (truncate fault)', async () => {
+    server.script({ text: 'a b c', fault: { type: 'truncate', afterChunks: 3 } });
+    const types = parseSse((await post(`${server.url}/v1/messages`, body(), apiKey)).text).map((event) => event.event);
+    expect(types).not.toContain('message_stop');
+    expect(types.filter((type) => type === 'content_block_delta')).toHaveLength(3);
+  });
+
+  it('requires max_tokens, as the real API does', async () => {
+    const response = await post(`${server.url}/v1/messages`, { ...body(), max_tokens: undefined }, apiKey);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.text)).toMatchObject({ error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
+  });
+
+  it('answers a non-streamed request with a message object', async () => {
+    server.script({ text: 'Hi', toolCalls: [{ id: 'toolu_2', name: 'f', arguments: { a: 1 } }] });
+    const message = JSON.parse((await post(`${server.url}/v1/messages`, body({ stream: false }), apiKey)).text) as Record<string, unknown>;
+    expect(message).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      stop_reason: 'tool_use',
+      content: [{ type: 'text', text: 'Hi' }, { type: 'tool_use', id: 'toolu_2', name: 'f', input: { a: 1 } }],
+    });
+  });
+});

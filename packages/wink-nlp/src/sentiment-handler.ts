@@ -1,0 +1,210 @@
+import { InvalidArgumentError, type CallbackHandler, type DeliveryOptions, type HandlerContext, type MessageChunk } from '@sluice/core';
+import { SentenceSegmenter, type Sentence } from './sentence-segmenter.js';
+import { ConversationAggregates, SentimentAggregate } from './sentiment-aggregate.js';
+import {
+  SENTIMENT_EVENT,
+  sentimentLabel,
+  type ConversationSentiment,
+  type MessageSentiment,
+  type SentenceSentiment,
+} from './sentiment-data.js';
+import { assertWinkPipe, sharedWinkNlp, type WinkNlp } from './wink-pipeline.js';
+
+/** Options of `SentimentHandler`; every one is optional. */
+export interface SentimentHandlerOptions {
+  /**
+   * A wink-nlp instance whose pipe has `sbd`, `negation` and `sentiment` (and `ner` with
+   * `entities`). Default: one shared instance over `wink-eng-lite-web-model`.
+   */
+  nlp?: WinkNlp;
+  /** Scores within ±`neutralThreshold` are labelled neutral. Default 0.05. */
+  neutralThreshold?: number;
+  /** Sentences the conversation trend looks back over. Default 10. */
+  trendWindow?: number;
+  /** Conversations whose aggregate is kept; past it the least recently active is forgotten. Default 10,000. */
+  maxConversations?: number;
+  /** See `SentenceSegmenterOptions.maxSentenceChars`. Default 1000. */
+  maxSentenceChars?: number;
+  /**
+   * Add wink's named entities to each sentence event: `true` for dates, money, e-mails, URLs
+   * and hashtags, or a list of wink entity types. Default: none.
+   */
+  entities?: boolean | readonly string[];
+}
+
+interface RunState {
+  readonly segmenter: SentenceSegmenter;
+  // The run's own aggregate when it has no conversationId (not kept after the run).
+  readonly ownAggregate: SentimentAggregate | undefined;
+  positive: number;
+  neutral: number;
+  negative: number;
+}
+
+/**
+ * Real-time sentiment on a chat stream, with wink-nlp. Attach it to a model or a run; it adds
+ * `data` events named `sentiment` to the run, so the consumer, HTTP clients and storage get
+ * them like any other event:
+ * - `{ scope: 'sentence', index, text, score, label, start, end }` as soon as each sentence
+ *   of the reply is complete (see `SentenceSegmenter`);
+ * - `{ scope: 'message', score, label, sentences, ... }` once the model's stream has ended;
+ * - `{ scope: 'conversation', ... }`: the running aggregate of the run's conversation, also
+ *   readable at any time with `aggregate(conversationId)`.
+ *
+ * Every hook is synchronous, so the handler runs inline with the stream and never queues: it
+ * cannot stall the token stream behind a backlog or drop a sentence. Its work per chunk is a
+ * scan of the chunk's characters, plus a wink read of one bounded window when a sentence may
+ * have ended. One handler serves any number of concurrent runs.
+ *
+ * @example
+ * ```ts
+ * import { FakeChatModel } from '@sluice/core';
+ * import { SentimentHandler, isSentimentEvent } from '@sluice/wink-nlp';
+ *
+ * const sentiment = new SentimentHandler();
+ * const model = new FakeChatModel({ reply: 'I love this. The ending was awful, sadly.' });
+ * for await (const event of model.stream('Review?', { callbacks: [sentiment], conversationId: 'c1' })) {
+ *   if (isSentimentEvent(event) && event.data.scope === 'sentence') {
+ *     console.log(event.data.label, event.data.score.toFixed(2), event.data.text);
+ *   }
+ * }
+ * console.log(sentiment.aggregate('c1'));
+ * ```
+ */
+export class SentimentHandler implements CallbackHandler {
+  readonly name = 'SentimentHandler';
+  /**
+   * The hooks never return a promise, so this lane never queues; if it ever did, merging
+   * adjacent text deltas loses nothing here (the sentences do not depend on how the text was
+   * split) and never blocks the stream, where `drop` would lose sentences.
+   */
+  readonly delivery: DeliveryOptions = { overflow: 'coalesce' };
+
+  private readonly nlp: WinkNlp;
+  private readonly neutralThreshold: number;
+  private readonly trendWindow: number;
+  private readonly maxSentenceChars: number | undefined;
+  private readonly entities: boolean | readonly string[] | undefined;
+  private readonly conversations: ConversationAggregates;
+  private readonly runs = new Map<string, RunState>();
+
+  constructor(options: SentimentHandlerOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidArgumentError({ argument: 'options', message: '[sluice/wink-nlp] SentimentHandler options must be an object' });
+    }
+    this.neutralThreshold = numberOption('neutralThreshold', options.neutralThreshold, 0.05, (value) => value >= 0 && value < 1, 'a number from 0 to below 1');
+    this.trendWindow = numberOption('trendWindow', options.trendWindow, 10, (value) => Number.isInteger(value) && value >= 2, 'an integer >= 2');
+    const maxConversations = numberOption('maxConversations', options.maxConversations, 10_000, (value) => Number.isInteger(value) && value >= 1, 'an integer >= 1');
+    this.maxSentenceChars = options.maxSentenceChars;
+    this.entities = options.entities;
+    const wantsEntities = options.entities !== undefined && options.entities !== false;
+    if (options.nlp !== undefined) assertWinkPipe(options.nlp, wantsEntities);
+    this.nlp = options.nlp ?? sharedWinkNlp(wantsEntities);
+    this.conversations = new ConversationAggregates(maxConversations, this.trendWindow);
+    // Checks the segmenter options now rather than in the middle of a run.
+    this.segmenter();
+  }
+
+  /**
+   * The running sentiment of a conversation (a snapshot), or undefined if the handler has not
+   * seen it (or has forgotten it, past `maxConversations`).
+   */
+  aggregate(conversationId: string): ConversationSentiment | undefined {
+    return this.conversations.get(conversationId)?.snapshot();
+  }
+
+  /** Forgets a conversation's aggregate; true if there was one. */
+  forget(conversationId: string): boolean {
+    return this.conversations.delete(conversationId);
+  }
+
+  onChatStart(context: HandlerContext): void {
+    this.runs.set(context.runId, {
+      segmenter: this.segmenter(),
+      ownAggregate: context.conversationId === undefined ? new SentimentAggregate(undefined, this.trendWindow) : undefined,
+      positive: 0,
+      neutral: 0,
+      negative: 0,
+    });
+  }
+
+  onChatNewMessage(chunk: MessageChunk, context: HandlerContext): void {
+    const run = this.runs.get(context.runId);
+    if (run === undefined) return;
+    const sentences = run.segmenter.push(chunk.content);
+    for (let index = 0; index < sentences.length; index++) this.emitSentence(sentences[index] as Sentence, run, context);
+  }
+
+  onChatFlush(context: HandlerContext): void {
+    const run = this.runs.get(context.runId);
+    if (run === undefined) return;
+    const segmenter = run.segmenter;
+    for (const sentence of segmenter.flush()) this.emitSentence(sentence, run, context);
+    const score = segmenter.messageScore();
+    const message: MessageSentiment = {
+      scope: 'message',
+      score,
+      label: sentimentLabel(score, this.neutralThreshold),
+      sentences: segmenter.stats.sentences,
+      positive: run.positive,
+      neutral: run.neutral,
+      negative: run.negative,
+    };
+    context.emit({ type: 'data', name: SENTIMENT_EVENT, data: message });
+    const aggregate = this.aggregateOf(run, context);
+    aggregate.addMessage();
+    context.emit({ type: 'data', name: SENTIMENT_EVENT, data: aggregate.snapshot() });
+  }
+
+  onChatEnd(_result: unknown, context: HandlerContext): void {
+    this.runs.delete(context.runId);
+  }
+
+  private segmenter(): SentenceSegmenter {
+    return new SentenceSegmenter({ nlp: this.nlp, maxSentenceChars: this.maxSentenceChars, entities: this.entities });
+  }
+
+  private aggregateOf(run: RunState, context: HandlerContext): SentimentAggregate {
+    return run.ownAggregate ?? this.conversations.touch(context.conversationId as string);
+  }
+
+  private emitSentence(sentence: Sentence, run: RunState, context: HandlerContext): void {
+    const label = sentimentLabel(sentence.score, this.neutralThreshold);
+    if (label === 'positive') run.positive++;
+    else if (label === 'negative') run.negative++;
+    else run.neutral++;
+    this.aggregateOf(run, context).addSentence(sentence.score, label, wordCount(sentence.text));
+    const data: SentenceSentiment = {
+      scope: 'sentence',
+      index: sentence.index,
+      text: sentence.text,
+      score: sentence.score,
+      label,
+      start: sentence.start,
+      end: sentence.end,
+    };
+    if (sentence.entities !== undefined) data.entities = sentence.entities;
+    context.emit({ type: 'data', name: SENTIMENT_EVENT, data });
+  }
+}
+
+function numberOption(name: string, value: number | undefined, fallback: number, valid: (value: number) => boolean, expected: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !valid(value)) {
+    throw new InvalidArgumentError({ argument: name, message: `[sluice/wink-nlp] ${name} must be ${expected} (got ${String(value)})` });
+  }
+  return value;
+}
+
+/** Words in a sentence: runs of non-space characters. The weight of its score in the mean. */
+function wordCount(text: string): number {
+  let words = 0;
+  let inWord = false;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    const space = code === 32 || (code >= 9 && code <= 13);
+    if (!space && !inWord) words++;
+    inWord = !space;
+  }
+  return Math.max(1, words);
+}
