@@ -10,6 +10,7 @@ import { FakeChatModel, StreamingStdOutCallbackHandler, type CallbackHandler } f
 import { streamText } from 'ai';
 import { MockLanguageModelV4, simulateReadableStream } from 'ai/test';
 import { check, fixed, median, table, timeRuns, type BenchReport } from './bench-report.ts';
+import { aiSdkTextParts } from './ai-sdk-mock-parts.ts';
 
 // LangChain runs callbacks in the background unless told otherwise; the issue measures them awaited.
 process.env.LANGCHAIN_CALLBACKS_BACKGROUND = 'false';
@@ -89,20 +90,7 @@ async function langchain(): Promise<void> {
 }
 
 // 5. Vercel AI SDK: streamText over the mock model, simulateReadableStream with null delays, onChunk.
-const aiParts = [
-  { type: 'stream-start' as const, warnings: [] },
-  { type: 'text-start' as const, id: 't' },
-  ...tokens.map((delta) => ({ type: 'text-delta' as const, id: 't', delta })),
-  { type: 'text-end' as const, id: 't' },
-  {
-    type: 'finish' as const,
-    finishReason: { unified: 'stop' as const, raw: 'stop' },
-    usage: {
-      inputTokens: { total: 1, noCache: 1, cacheRead: undefined, cacheWrite: undefined },
-      outputTokens: { total: N, text: N, reasoning: undefined },
-    },
-  },
-];
+const aiParts = aiSdkTextParts(tokens);
 async function vercel(): Promise<void> {
   let handled = 0;
   let consumed = 0;

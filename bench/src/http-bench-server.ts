@@ -10,6 +10,7 @@ import { formatSseEvent } from '@sluice/http';
 import { streamText } from 'ai';
 import { MockLanguageModelV4, simulateReadableStream } from 'ai/test';
 import express from 'express';
+import { aiSdkTextParts } from './ai-sdk-mock-parts.ts';
 
 export const EVENTS_PER_RUN = 2000;
 const tokens = Array.from({ length: EVENTS_PER_RUN }, (_, index) => ` tok${index}`);
@@ -34,20 +35,7 @@ app.post('/bare', async (_request, response) => {
 });
 
 // The anchor: the Vercel AI SDK's UI message stream over its mock model, same tokens.
-const aiParts = [
-  { type: 'stream-start' as const, warnings: [] },
-  { type: 'text-start' as const, id: 't' },
-  ...tokens.map((delta) => ({ type: 'text-delta' as const, id: 't', delta })),
-  { type: 'text-end' as const, id: 't' },
-  {
-    type: 'finish' as const,
-    finishReason: { unified: 'stop' as const, raw: 'stop' },
-    usage: {
-      inputTokens: { total: 1, noCache: 1, cacheRead: undefined, cacheWrite: undefined },
-      outputTokens: { total: EVENTS_PER_RUN, text: EVENTS_PER_RUN, reasoning: undefined },
-    },
-  },
-];
+const aiParts = aiSdkTextParts(tokens);
 app.post('/ai-sdk', (_request, response) => {
   const model = new MockLanguageModelV4({
     doStream: async () => ({ stream: simulateReadableStream({ chunks: aiParts, initialDelayInMs: null, chunkDelayInMs: null }) }),
