@@ -5,4 +5,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/toolchain.sh
 pnpm install --frozen-lockfile
 pnpm build
-exec pnpm --silent --filter @sluice/example-stdout start
+exec pnpm --silent --filter @sluice/example-express-server start

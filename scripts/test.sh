@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/toolchain.sh
 bash scripts/services.sh
+bash scripts/ensure-chromium.sh
 pnpm install --frozen-lockfile
 pnpm build
 node scripts/run-tests.mjs "$@"

@@ -9,7 +9,7 @@ import { modelFromEnv } from '@sluice/example-providers';
 import { ChatHistoryHandler, ChatHistoryStore, detectFlavor, migrateToLatest } from '@sluice/kysely';
 import { sql } from 'kysely';
 import { ChatHistoryCallback } from './chat-history-callback.ts';
-import { openDatabase } from './open-database.ts';
+import { openDatabase } from '@sluice/example-databases';
 
 const tablePrefix = process.env.SLUICE_TABLE_PREFIX ?? 'sluice_';
 const db = openDatabase();
