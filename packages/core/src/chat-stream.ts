@@ -148,7 +148,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       this.beginFinish(undefined);
       return this.next();
     }
-    return this.accept(step.value);
+    return this.accept(step.value, step);
   };
   private readonly onSourceError = (error: unknown): Promise<IteratorResult<StreamEvent>> => {
     this.beginFinish(error);
@@ -308,8 +308,12 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     }
   }
 
-  /** Takes one part from the model: folds it into the message, stamps it and dispatches it. */
-  private accept(part: ModelStreamPart): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> {
+  /**
+   * Takes one part from the model: folds it into the message, stamps it and dispatches it.
+   * `step` is the source's iterator result holding the part: once the part is stamped it is the
+   * event, so the same result object goes on to the consumer rather than a copy.
+   */
+  private accept(part: ModelStreamPart, step: IteratorResult<ModelStreamPart>): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> {
     switch (part.type) {
       case 'text-delta':
         this.countChunk();
@@ -368,7 +372,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       return this.takeOut();
     }
     this.dispatch(event, undefined);
-    return { value: event, done: false };
+    return step as IteratorResult<StreamEvent>;
   }
 
   /**
