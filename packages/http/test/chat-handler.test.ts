@@ -263,6 +263,25 @@ describe('guards', () => {
     expect(await broken.json()).toMatchObject({ error: { code: 'invalid_request', message: 'the body is not valid JSON' } });
   });
 
+  it('408 when a client sends its body too slowly', async () => {
+    const { url } = await serve({ model: new FakeChatModel(), bodyTimeoutMs: 100 });
+    const { createConnection } = await import('node:net');
+    const socket = createConnection({ port: Number(new URL(url).port), host: '127.0.0.1' });
+    // Promises 100 bytes, sends 10, then nothing.
+    socket.write('POST /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"messages');
+    const answer = await new Promise<string>((resolve) => {
+      let received = '';
+      socket.on('data', (chunk) => (received += String(chunk)));
+      socket.once('close', () => resolve(received));
+      setTimeout(() => {
+        socket.destroy();
+        resolve(received);
+      }, 3000);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(answer).toContain('"code":"request_timeout"');
+  });
+
   it('400 with the offending fields when the body fails validation', async () => {
     const { url } = await serve({ model: new FakeChatModel() });
     const response = await chat(url, { conversationId: 'has spaces', messages: [{ role: 'robot', content: '' }] });
