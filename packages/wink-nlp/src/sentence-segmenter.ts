@@ -1,5 +1,5 @@
 import { InvalidArgumentError, SluiceError } from '@sluice/core';
-import type { Document, ItemSentence, Sentences } from 'wink-nlp';
+import type { ItemSentence, Sentences } from 'wink-nlp';
 import type { NamedEntity } from './sentiment-data.js';
 import { assertWinkPipe, sharedWinkNlp, type WinkNlp } from './wink-pipeline.js';
 
@@ -123,40 +123,36 @@ function skipTrimmed(text: string, from: number): number {
 }
 
 /**
- * Where each of wink's sentences starts in `window` (the offset of its first token). wink's
- * tokens are lossless (the text is their values, each after its preceding spaces), so walking
- * token values back from the window's end places them; only the tokens after the first
- * sentence are walked, in the common case the one or two words of the pending sentence.
+ * Where each of wink's sentences after the first starts in `window` (the offset of its first
+ * token), into `starts`. wink's tokens are lossless (the text is their values, each after its
+ * preceding spaces), so walking token values back from the window's end places them; only the
+ * tokens after the first sentence are read, in the common case the one or two words of the
+ * pending sentence. False should a token's value not be found (a contraction wink expands).
  */
-function sentenceStarts(window: string, doc: Document, spans: readonly number[][]): number[] | undefined {
-  const starts = new Array<number>(spans.length);
-  starts[0] = 0;
-  if (spans.length === 1) return starts;
-  const values = doc.tokens().out() as string[];
+function placeSentences(window: string, sentences: Sentences, count: number, starts: number[]): boolean {
   let position = window.length;
-  let sentence = spans.length - 1;
-  const firstToken = (spans[1] as number[])[0] as number;
-  for (let token = values.length - 1; token >= firstToken; token--) {
-    const value = values[token] as string;
-    const at = window.lastIndexOf(value, position - value.length);
-    if (at < 0) return undefined;
-    position = at;
-    while (sentence > 0 && (spans[sentence] as number[])[0] === token) starts[sentence--] = position;
+  for (let sentence = count - 1; sentence > 0; sentence--) {
+    const values = sentences.itemAt(sentence).tokens().out() as string[];
+    for (let token = values.length - 1; token >= 0; token--) {
+      const value = values[token] as string;
+      const at = window.lastIndexOf(value, position - value.length);
+      if (at < 0) return false;
+      position = at;
+    }
+    starts[sentence] = position;
   }
-  return starts;
+  return true;
 }
 
-/** The slow way, should a token value ever not be found: search each sentence's text. */
-function searchedStarts(window: string, sentences: Sentences): number[] {
-  const starts: number[] = [];
+/** The slow way, should a token value not be found: search each sentence's text. */
+function searchSentences(window: string, sentences: Sentences, count: number, starts: number[]): void {
   let cursor = 0;
-  for (let index = 0; index < sentences.length(); index++) {
+  for (let index = 0; index < count; index++) {
     const text = sentences.itemAt(index).out();
     const at = text.length === 0 ? -1 : window.indexOf(text, cursor);
-    starts.push(at < 0 ? cursor : at);
+    starts[index] = at < 0 ? cursor : at;
     if (at >= 0) cursor = at + text.length;
   }
-  return starts;
 }
 
 /**
@@ -196,7 +192,6 @@ export class SentenceSegmenter {
   private readonly entityTypes: ReadonlySet<string> | undefined;
   private readonly sentimentOf: (spanItem: number[]) => number;
   private readonly detail: () => unknown;
-  private readonly span: (spanItem: number[]) => number[];
 
   // The open window: message text from `windowStart` on, as parts joined when wink reads it.
   private parts: string[] = [];
@@ -216,6 +211,8 @@ export class SentenceSegmenter {
   private inWordEnds = 0;
   private candidateStart = 0;
   private candidateCode = 0;
+  // Where each sentence of the last read starts in its window (reused from read to read).
+  private readonly starts: number[] = [];
   private scoreSum = 0;
   // wink's empty sentences (a trailing tab or newline token): not emitted, but wink's message
   // score divides by them too, and ours matches wink's.
@@ -240,7 +237,6 @@ export class SentenceSegmenter {
     this.maxSentenceChars = max;
     this.sentimentOf = this.nlp.its.sentiment;
     this.detail = this.nlp.its.detail;
-    this.span = this.nlp.its.span;
   }
 
   /** Characters of the message received so far. */
@@ -263,30 +259,43 @@ export class SentenceSegmenter {
     const base = this.length;
     // Characters of `text` before `taken` are already in `parts`.
     let taken = 0;
+    // The scan state lives in locals for the loop (a read changes none of these three).
     let previous = this.previousCode;
+    let endSeen = this.endSeen;
+    let endedWord = this.endedWord;
+    // A word ending past this index of `text` makes the window too long.
+    let limit = this.windowStart + this.maxSentenceChars - base;
     for (let index = 0; index < text.length; index++) {
       const code = text.charCodeAt(index);
-      if (isWordBreak(code)) {
-        if (!isWordBreak(previous)) {
-          const position = base + index;
-          const tooLong = position - this.windowStart > this.maxSentenceChars;
-          if (this.armed || tooLong) {
-            found = this.scan(this.window(text, taken, index), position, tooLong, found);
-            taken = index;
+      if (code <= QUESTION) {
+        if (isWordBreak(code)) {
+          if (!isWordBreak(previous)) {
+            if (this.armed || index > limit) {
+              found = this.scan(this.window(text, taken, index), base + index, index > limit, found);
+              taken = index;
+              limit = this.windowStart + this.maxSentenceChars - base;
+            }
+            // The word just ended with `.`, `!` or `?` (and closing marks): the next word may
+            // start a sentence.
+            if (endSeen) {
+              endSeen = false;
+              endedWord = true;
+            }
           }
-          // The word just ended with `.`, `!` or `?` (and closing marks): the next word may
-          // start a sentence.
-          if (this.endSeen) {
-            this.endSeen = false;
-            this.endedWord = true;
-          }
+          // wink's paragraph break: a line feed right after another.
+          if (code === LINE_FEED && previous === LINE_FEED) endedWord = true;
+          previous = code;
+          continue;
         }
-        // wink's paragraph break: a line feed right after another.
-        if (code === LINE_FEED && previous === LINE_FEED) this.endedWord = true;
-      } else if (code === FULL_STOP || code === EXCLAMATION || code === QUESTION) {
-        this.endSeen = true;
-      } else if (this.endedWord) {
-        this.endedWord = false;
+        if (code === FULL_STOP || code === EXCLAMATION || code === QUESTION) {
+          endSeen = true;
+          previous = code;
+          continue;
+        }
+      }
+      // Any other character: it matters only right after a possible sentence end.
+      if (endedWord) {
+        endedWord = false;
         this.candidates++;
         this.candidateStart = base + index;
         this.candidateCode = code;
@@ -294,13 +303,15 @@ export class SentenceSegmenter {
         // "5 p.m. today" are common: wink reads the window at the next likely end instead,
         // which finds the same sentences, a little later.
         if (code < LOWER_A || code > LOWER_Z) this.armed = true;
-      } else if (this.endSeen && !isClosingMark(code)) {
-        this.endSeen = false;
+      } else if (endSeen && !isClosingMark(code)) {
+        endSeen = false;
         this.inWordEnds++;
       }
       previous = code;
     }
     this.previousCode = previous;
+    this.endSeen = endSeen;
+    this.endedWord = endedWord;
     if (taken < text.length) this.parts.push(taken === 0 ? text : text.slice(taken));
     this.length = base + text.length;
     return found ?? NO_SENTENCES;
@@ -335,37 +346,39 @@ export class SentenceSegmenter {
   }
 
   /**
-   * wink reads the window `[windowStart, end)`. Every sentence but the last is complete (the
-   * last may still grow); `all` emits the last too (end of message, or the window is too long).
+   * wink reads the window `[windowStart, end)`, once: the same read finds the sentences and
+   * scores them. Every sentence but the last is complete (the last may still grow); `all` emits
+   * the last too (end of message, or the window is too long).
    */
   private scan(window: string, end: number, all: boolean, found: Sentence[] | undefined): Sentence[] | undefined {
     const stats = this.stats;
     stats.scans++;
     stats.scannedChars += window.length;
     this.armed = false;
-    const doc = this.nlp.readDoc(window);
-    const sentences = doc.sentences();
-    const count = sentences.length();
+    // wink's API is closures made per document, and the first call of each costs more than
+    // the call's own work: the sentences' scores give their count too, so in the common case
+    // this is the only call.
+    const sentences = this.nlp.readDoc(window).sentences();
+    const scores = sentences.out(this.sentimentOf) as unknown as number[];
+    const count = scores.length;
     if (count === 1 && !all) {
       // No sentence end after all (an abbreviation, say): keep reading.
       this.parts.push(window);
       return found;
     }
-    const complete = all ? count : count - 1;
-    const scores = sentences.out(this.sentimentOf) as unknown as number[];
-    let starts: number[] | undefined;
-    const fast = !all && count === 2 && this.candidates === 1 && this.inWordEnds === 0 && isAsciiAlphanumeric(this.candidateCode);
-    if (fast) {
+    const starts = this.starts;
+    starts[0] = 0;
+    if (!all && count === 2 && this.candidates === 1 && this.inWordEnds === 0 && isAsciiAlphanumeric(this.candidateCode)) {
       // wink splits only after `.`, `!`, `?` or a blank line, keeps closing marks with the
       // sentence they close, and begins the next at its first token: with one candidate and
       // the next word starting with a letter or digit, the split is at that word.
-      starts = [0, this.candidateStart - this.windowStart];
-    } else {
-      starts =
-        sentenceStarts(window, doc, sentences.out(this.span) as unknown as number[][]) ?? searchedStarts(window, sentences);
+      starts[1] = this.candidateStart - this.windowStart;
+    } else if (count > 1 && !placeSentences(window, sentences, count, starts)) {
+      searchSentences(window, sentences, count, starts);
     }
     this.candidates = 0;
     this.inWordEnds = 0;
+    const complete = all ? count : count - 1;
     for (let index = 0; index < complete; index++) {
       const score = scores[index] as number;
       this.scoreSum += score;
@@ -378,11 +391,11 @@ export class SentenceSegmenter {
         this.blankSentences++;
         continue;
       }
-      const text = window.slice(offset, textEnd);
       const start = this.windowStart + offset;
-      const sentence: Sentence = { index: stats.sentences++, text, start, end: start + text.length, score };
-      if (this.entityTypes !== undefined) sentence.entities = this.entitiesOf(sentences.itemAt(index), text, start);
-      (found ??= []).push(sentence);
+      const sentence: Sentence = { index: stats.sentences++, text: window.slice(offset, textEnd), start, end: this.windowStart + textEnd, score };
+      if (this.entityTypes !== undefined) sentence.entities = this.entitiesOf(sentences.itemAt(index), sentence.text, start);
+      if (found === undefined) found = [sentence];
+      else found.push(sentence);
     }
     if (all) {
       if (!this.flushed) stats.forced++;

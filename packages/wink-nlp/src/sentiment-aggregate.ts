@@ -103,6 +103,8 @@ export class ConversationAggregates {
   private readonly capacity: number;
   private readonly trendWindow: number;
   private readonly byConversation = new Map<string, SentimentAggregate>();
+  // The most recently touched: touching it again (every sentence of a reply) changes no order.
+  private newest: SentimentAggregate | undefined;
 
   constructor(capacity: number, trendWindow: number) {
     this.capacity = capacity;
@@ -115,6 +117,8 @@ export class ConversationAggregates {
 
   /** The conversation's aggregate, created if new, marked most recently used. */
   touch(conversationId: string): SentimentAggregate {
+    const newest = this.newest;
+    if (newest !== undefined && newest.conversationId === conversationId) return newest;
     const map = this.byConversation;
     let aggregate = map.get(conversationId);
     if (aggregate !== undefined) {
@@ -127,6 +131,7 @@ export class ConversationAggregates {
       }
     }
     map.set(conversationId, aggregate);
+    this.newest = aggregate;
     return aggregate;
   }
 
@@ -135,6 +140,7 @@ export class ConversationAggregates {
   }
 
   delete(conversationId: string): boolean {
+    if (this.newest?.conversationId === conversationId) this.newest = undefined;
     return this.byConversation.delete(conversationId);
   }
 }

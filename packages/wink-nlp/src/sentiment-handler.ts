@@ -86,7 +86,9 @@ export class SentimentHandler implements CallbackHandler {
   private readonly maxSentenceChars: number | undefined;
   private readonly entities: boolean | readonly string[] | undefined;
   private readonly conversations: ConversationAggregates;
-  private readonly runs = new Map<string, RunState>();
+  // Per run, keyed by the run's handler context (one object per run and handler): no lookup
+  // by id per chunk, and nothing left behind should a run never end.
+  private readonly runs = new WeakMap<HandlerContext, RunState>();
 
   constructor(options: SentimentHandlerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -119,7 +121,7 @@ export class SentimentHandler implements CallbackHandler {
   }
 
   onChatStart(context: HandlerContext): void {
-    this.runs.set(context.runId, {
+    this.runs.set(context, {
       segmenter: this.segmenter(),
       ownAggregate: context.conversationId === undefined ? new SentimentAggregate(undefined, this.trendWindow) : undefined,
       positive: 0,
@@ -129,14 +131,14 @@ export class SentimentHandler implements CallbackHandler {
   }
 
   onChatNewMessage(chunk: MessageChunk, context: HandlerContext): void {
-    const run = this.runs.get(context.runId);
+    const run = this.runs.get(context);
     if (run === undefined) return;
     const sentences = run.segmenter.push(chunk.content);
     for (let index = 0; index < sentences.length; index++) this.emitSentence(sentences[index] as Sentence, run, context);
   }
 
   onChatFlush(context: HandlerContext): void {
-    const run = this.runs.get(context.runId);
+    const run = this.runs.get(context);
     if (run === undefined) return;
     const segmenter = run.segmenter;
     for (const sentence of segmenter.flush()) this.emitSentence(sentence, run, context);
@@ -157,7 +159,7 @@ export class SentimentHandler implements CallbackHandler {
   }
 
   onChatEnd(_result: unknown, context: HandlerContext): void {
-    this.runs.delete(context.runId);
+    this.runs.delete(context);
   }
 
   private segmenter(): SentenceSegmenter {

@@ -141,6 +141,9 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
         expect(reference.sentences.map((sentence) => sentence.text)).toEqual(whole.texts);
         expect(reference.sentences.map((sentence) => sentence.score)).toEqual(whole.scores);
         expect(reference.score).toBe(whole.score);
+        // wink scores a sentence on its own tokens, so its score inside the window (or the
+        // whole text) is the score of the sentence read alone: both are wink's own score.
+        for (const sentence of reference.sentences) expect(sentence.score).toBe(nlp.readDoc(sentence.text).out(its.sentiment));
       }),
       { numRuns: 150, seed: 20261125 },
     );
@@ -214,6 +217,19 @@ describe('SentenceSegmenter: cost per chunk', () => {
     expect(maxRead).toBeLessThanOrEqual(200 + 16);
     expect(segmenter.stats.forced).toBeGreaterThan(10);
     expect(emitted).toBe(segmenter.stats.sentences);
+  });
+
+  it('asks wink one read per sentence: the read that finds a sentence also scores it', () => {
+    let reads = 0;
+    const counting = { ...nlp, readDoc: (text: string) => (reads++, nlp.readDoc(text)) } as typeof nlp;
+    const text = 'I love this phone. The battery is terrible, sadly! Would I buy it again? Probably not.\n\nStill, the camera is wonderful.';
+    const segmenter = new SentenceSegmenter({ nlp: counting });
+    reads = 0; // the constructor's check of the pipe
+    const { sentences } = segment(tokenize(text), segmenter);
+    expect(sentences).toHaveLength(5);
+    // Four reads that each confirm and score a sentence, and the read of the last at flush().
+    expect(reads).toBe(5);
+    expect(segmenter.stats.scans).toBe(5);
   });
 
   it('does not ask wink anything while no sentence can have ended', () => {

@@ -205,6 +205,10 @@ describe('SentimentHandler: conversation aggregates', () => {
     expect(sentiment.aggregate('a')?.messages).toBe(2);
     expect(sentiment.aggregate('c')?.messages).toBe(1);
     expect(sentiment.aggregate('d')?.messages).toBe(1);
+    // Forgetting the most recent conversation forgets it: its next reply starts afresh.
+    expect(sentiment.forget('d')).toBe(true);
+    await model.stream('x', { callbacks: [sentiment], conversationId: 'd' });
+    expect(sentiment.aggregate('d')).toMatchObject({ messages: 1, sentences: 1 });
   });
 
   it('serves concurrent runs of one handler without mixing their sentences', async () => {
