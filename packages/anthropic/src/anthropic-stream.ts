@@ -1,7 +1,6 @@
 // Anthropic Messages stream events and messages as sluice parts.
-import type { FinishReason, ModelStreamPart, Usage } from '@sluice/core';
+import type { FinishReason, ModelStreamPart, ProviderStream, Usage } from '@sluice/core';
 import { truncatedError } from './anthropic-error.js';
-import type { ProviderStream } from './retrying-stream.js';
 
 interface AnthropicUsage {
   input_tokens?: number | null;

@@ -1,10 +1,21 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { ChatModel, InvalidArgumentError, type ChatModelOptions, type Message, type ModelCallOptions, type ModelStreamPart } from '@sluice/core';
+import {
+  ChatModel,
+  InvalidArgumentError,
+  resolveIdleTimeoutMs,
+  resolveRetryOptions,
+  retryingProviderStream,
+  type ChatModelOptions,
+  type Message,
+  type ModelCallOptions,
+  type ModelStreamPart,
+  type ProviderStream,
+  type RetryOptions,
+} from '@sluice/core';
 import { toModelError } from './anthropic-error.js';
 import { toAnthropicPrompt, toAnthropicTools } from './anthropic-messages.js';
 import { messageBodyStream, messageStream, type MessageBody, type MessageStreamEvent } from './anthropic-stream.js';
 import type { ChatTool } from './chat-tool.js';
-import { idleTimeoutOption, retryingStream, retryOptions, type ProviderStream, type RetryOptions } from './retrying-stream.js';
 
 /** Options of `ChatAnthropic`; every one is optional. */
 export interface ChatAnthropicOptions extends ChatModelOptions {
@@ -81,8 +92,8 @@ export class ChatAnthropic extends ChatModel {
     }
     this.model = options.model ?? 'claude-haiku-4-5';
     this.maxTokens = maxTokens;
-    this.retry = retryOptions(options.retry, options.maxRetries, 'sluice/anthropic');
-    this.idleTimeoutMs = idleTimeoutOption(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/anthropic');
+    this.retry = resolveRetryOptions(options.retry, options.maxRetries, 'sluice/anthropic');
+    this.idleTimeoutMs = resolveIdleTimeoutMs(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/anthropic');
     this.options = options;
     this.client = options.client ?? ChatAnthropic.createClient(options);
   }
@@ -109,7 +120,7 @@ export class ChatAnthropic extends ChatModel {
       });
       return (streaming ? messageStream(result as AsyncIterable<MessageStreamEvent>) : messageBodyStream(result as MessageBody)) as ProviderStream<never>;
     };
-    return retryingStream({
+    return retryingProviderStream({
       provider: 'anthropic',
       signal: call.signal,
       retry: this.retry,

@@ -14,4 +14,4 @@
  */
 export { ChatAnthropic, type ChatAnthropicOptions } from './chat-anthropic.js';
 export type { ChatTool } from './chat-tool.js';
-export type { RetryOptions } from './retrying-stream.js';
+export type { RetryOptions } from '@sluice/core';

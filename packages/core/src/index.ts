@@ -33,6 +33,14 @@ export {
   type Role,
   type ToolCall,
 } from './messages.js';
+export {
+  resolveIdleTimeoutMs,
+  resolveRetryOptions,
+  retryingProviderStream,
+  type ProviderStream,
+  type RetryingProviderStreamOptions,
+  type RetryOptions,
+} from './provider-stream.js';
 export type { HandlerMetrics, RunMetrics } from './run-metrics.js';
 export {
   StreamingStdOutCallbackHandler,

@@ -1,11 +1,22 @@
 import OpenAI from 'openai';
-import { ChatModel, InvalidArgumentError, type ChatModelOptions, type Message, type ModelCallOptions, type ModelStreamPart } from '@sluice/core';
+import {
+  ChatModel,
+  InvalidArgumentError,
+  resolveIdleTimeoutMs,
+  resolveRetryOptions,
+  retryingProviderStream,
+  type ChatModelOptions,
+  type Message,
+  type ModelCallOptions,
+  type ModelStreamPart,
+  type ProviderStream,
+  type RetryOptions,
+} from '@sluice/core';
 import type { ChatTool } from './chat-tool.js';
 import { chatCompletionStream, chatStream, type ChatChunk, type ChatCompletionBody } from './openai-chat-stream.js';
 import { toModelError } from './openai-error.js';
 import { toChatMessages, toChatTools, toResponsesInput, toResponsesTools } from './openai-messages.js';
 import { responseBodyStream, responsesStream, type ResponseBody, type ResponsesEvent } from './openai-responses-stream.js';
-import { idleTimeoutOption, retryingStream, retryOptions, type ProviderStream, type RetryOptions } from './retrying-stream.js';
 
 /** Options of `ChatOpenAI`; every one is optional. */
 export interface ChatOpenAIOptions extends ChatModelOptions {
@@ -85,8 +96,8 @@ export class ChatOpenAI extends ChatModel {
     }
     this.api = api;
     this.model = options.model ?? 'gpt-4o-mini';
-    this.retry = retryOptions(options.retry, options.maxRetries, 'sluice/openai');
-    this.idleTimeoutMs = idleTimeoutOption(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/openai');
+    this.retry = resolveRetryOptions(options.retry, options.maxRetries, 'sluice/openai');
+    this.idleTimeoutMs = resolveIdleTimeoutMs(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/openai');
     this.options = options;
     this.client = options.client ?? ChatOpenAI.createClient(options);
   }
@@ -125,7 +136,7 @@ export class ChatOpenAI extends ChatModel {
       const result = await client.responses.create(body, requestOptions(signal));
       return (streaming ? responsesStream(result as AsyncIterable<ResponsesEvent>) : responseBodyStream(result as ResponseBody)) as ProviderStream<never>;
     };
-    return retryingStream({
+    return retryingProviderStream({
       provider: 'openai',
       signal: call.signal,
       retry: this.retry,

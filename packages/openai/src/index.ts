@@ -14,4 +14,4 @@
  */
 export { ChatOpenAI, type ChatOpenAIOptions } from './chat-openai.js';
 export type { ChatTool } from './chat-tool.js';
-export type { RetryOptions } from './retrying-stream.js';
+export type { RetryOptions } from '@sluice/core';

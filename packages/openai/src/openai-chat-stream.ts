@@ -1,7 +1,6 @@
 // Chat Completions chunks and responses as sluice parts.
-import type { FinishReason, ModelStreamPart, Usage } from '@sluice/core';
+import type { FinishReason, ModelStreamPart, ProviderStream, Usage } from '@sluice/core';
 import { truncatedError } from './openai-error.js';
-import type { ProviderStream } from './retrying-stream.js';
 
 /** The fields of a chat completion chunk the adapter reads (a structural subset of the SDK's type). */
 export interface ChatChunk {

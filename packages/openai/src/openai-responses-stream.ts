@@ -1,7 +1,6 @@
 // Responses API events and responses as sluice parts.
-import { ModelError, type FinishReason, type ModelStreamPart, type Usage } from '@sluice/core';
+import { ModelError, type FinishReason, type ModelStreamPart, type ProviderStream, type Usage } from '@sluice/core';
 import { truncatedError } from './openai-error.js';
-import type { ProviderStream } from './retrying-stream.js';
 
 interface ResponsesUsage {
   input_tokens?: number;

@@ -1,0 +1,428 @@
+// The request loop every HTTP provider adapter needs: retry before the first delta, an idle
+// watchdog, abort, and the end-of-stream check. Written as a plain AsyncIterator rather than an
+// `async function*`: a generator wrapping the SDK's stream costs several promise hops per chunk,
+// which is most of what an adapter adds to the SDK's own decoding.
+import { delay } from './delay.js';
+import { InvalidArgumentError } from './errors/invalid-argument-error.js';
+import { ModelError } from './errors/model-error.js';
+import type { ModelStreamPart } from './stream-event.js';
+
+/** How failed requests are retried. */
+export interface RetryOptions {
+  /** Retries of a request that failed before its first delta. Default 2. */
+  maxRetries?: number;
+  /** First backoff; doubles per retry, with jitter. Default 500. */
+  initialDelayMs?: number;
+  /** Longest backoff. Default 8000. */
+  maxDelayMs?: number;
+}
+
+/**
+ * One opened provider response, as an adapter reads it: the SDK's events and how each becomes
+ * sluice parts.
+ */
+export interface ProviderStream<TEvent> {
+  /** The events: the SDK's stream, or `[body]` for a response that was not streamed. */
+  events: AsyncIterable<TEvent> | Iterable<TEvent>;
+  /**
+   * Parts for one event: one part (the common case: return it bare, not in an array), several,
+   * or none. May throw (e.g. an error event): the request then fails as if the SDK had thrown.
+   */
+  translate(event: TEvent): ModelStreamPart | readonly ModelStreamPart[] | undefined;
+  /** Called once the events end: throws if the stream ended without its terminator. */
+  end(): void;
+}
+
+/** What `retryingProviderStream` needs from an adapter. */
+export interface RetryingProviderStreamOptions<TEvent> {
+  /** The provider's name, for errors (`openai`, `anthropic`). */
+  provider: string;
+  /** The run's signal (`ModelCallOptions.signal`). */
+  signal: AbortSignal;
+  /** Retries and backoff; see `resolveRetryOptions`. Default: 2 retries from 500 ms. */
+  retry?: RetryOptions;
+  /**
+   * Fails the request with a retryable `stream_idle_timeout` when no event arrived for this
+   * long, counting from the request. Default 0 (off).
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Sends the request. Pass `signal` to the SDK: it aborts when the run is stopped, when the
+   * stream is idle too long, and after a failed attempt (releasing its connection).
+   */
+  open(signal: AbortSignal): Promise<ProviderStream<TEvent>>;
+  /** Turns whatever the SDK threw (or `translate`/`end` threw) into a `ModelError`. */
+  toModelError(error: unknown): ModelError;
+}
+
+const DEFAULT_RETRY: Required<RetryOptions> = { maxRetries: 2, initialDelayMs: 500, maxDelayMs: 8000 };
+
+/**
+ * Checks and fills retry options, for an adapter's constructor. `maxRetries` (the adapter's
+ * top-level option) takes precedence over `options.maxRetries`.
+ */
+export function resolveRetryOptions(options: RetryOptions | undefined, maxRetries: number | undefined, packageName: string): Required<RetryOptions> {
+  const resolved = {
+    maxRetries: maxRetries ?? options?.maxRetries ?? DEFAULT_RETRY.maxRetries,
+    initialDelayMs: options?.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs,
+    maxDelayMs: options?.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isFinite(value) || value < 0 || (name === 'maxRetries' && !Number.isInteger(value))) {
+      throw new InvalidArgumentError({ argument: name, message: `[${packageName}] ${name} must be a ${name === 'maxRetries' ? 'whole number' : 'number'} >= 0 (got ${String(value)})` });
+    }
+  }
+  return resolved;
+}
+
+/** Checks an idle timeout option, for an adapter's constructor: 0 and `Infinity` turn it off. */
+export function resolveIdleTimeoutMs(value: number | undefined, fallback: number, packageName: string): number {
+  const resolved = value ?? fallback;
+  if (!(resolved >= 0)) {
+    throw new InvalidArgumentError({ argument: 'idleTimeoutMs', message: `[${packageName}] idleTimeoutMs must be a number >= 0 (0 turns it off; got ${String(value)})` });
+  }
+  return resolved === Number.POSITIVE_INFINITY ? 0 : resolved;
+}
+
+/**
+ * Streams a provider's response as sluice parts: the helper behind an HTTP adapter's `_stream`.
+ *
+ * - A request that fails before its first delta (text, reasoning or tool-call) is retried if
+ *   its `ModelError` is `retryable`, after `retryAfterMs` when the provider sent one (up to a
+ *   minute), else with exponential backoff. Parts before the first delta (metadata, usage) are
+ *   held back until it arrives, so a retry is invisible. After the first delta, never.
+ * - No event for `idleTimeoutMs` aborts the request: a retryable `stream_idle_timeout`.
+ * - When the run's signal aborts, the request is aborted and the parts end, without an error.
+ * - When the events end, `end()` checks the stream was complete (else it throws, e.g.
+ *   `stream_truncated`), and the parts end.
+ *
+ * The per-chunk path reads no clock, sets no timer, reads no (possibly composite) signal and
+ * allocates nothing but the iterator result: return parts bare from `translate`, not in an
+ * array, and pass the SDK's stream itself as `events`. Like a generator, it is iterated once,
+ * one `next()` at a time.
+ *
+ * @example
+ * ```ts
+ * class ChatAcme extends ChatModel {
+ *   readonly provider = 'acme';
+ *   readonly model = 'acme-1';
+ *   protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
+ *     return retryingProviderStream({
+ *       provider: 'acme',
+ *       signal: call.signal,
+ *       idleTimeoutMs: 120_000,
+ *       open: async (signal) => {
+ *         const events = await acme.chat({ messages, stream: true }, { signal });
+ *         let finished = false;
+ *         return {
+ *           events,
+ *           translate: (event) => {
+ *             if (event.type === 'done') finished = true;
+ *             return event.type === 'text' ? { type: 'text-delta', text: event.text } : undefined;
+ *           },
+ *           end: () => {
+ *             if (!finished) throw new ModelError({ code: 'stream_truncated', provider: 'acme', retryable: true, message: '[acme] the stream was cut' });
+ *           },
+ *         };
+ *       },
+ *       toModelError: (error) => (error instanceof ModelError ? error : new ModelError({ code: 'model_error', provider: 'acme', message: String(error), cause: error })),
+ *     });
+ *   }
+ * }
+ * ```
+ */
+export function retryingProviderStream<TEvent>(options: RetryingProviderStreamOptions<TEvent>): AsyncIterableIterator<ModelStreamPart> {
+  return new RetryingProviderStream(options);
+}
+
+type Step = IteratorResult<ModelStreamPart>;
+
+const IDLE = 0;
+const OPENING = 1;
+const STREAMING = 2;
+const WAITING = 3;
+const DONE = 4;
+
+const DONE_STEP: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+function isDelta(part: ModelStreamPart): boolean {
+  return part.type === 'text-delta' || part.type === 'reasoning-delta' || part.type === 'tool-call-delta';
+}
+
+function backoff(attempt: number, error: ModelError, retry: Required<RetryOptions>): number | undefined {
+  if (error.retryAfterMs !== undefined) {
+    // Wait as asked, unless it is longer than a minute: then the caller decides.
+    return error.retryAfterMs <= 60_000 ? error.retryAfterMs : undefined;
+  }
+  return Math.min(retry.initialDelayMs * 2 ** attempt, retry.maxDelayMs) * (1 - Math.random() * 0.25);
+}
+
+class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStreamPart> {
+  private readonly options: RetryingProviderStreamOptions<TEvent>;
+  private readonly retry: Required<RetryOptions>;
+  private readonly idleTimeoutMs: number;
+  private state = IDLE;
+  private attempt = 0;
+  // Set by a listener: the run's signal may be an AbortSignal.any() composite, whose `aborted`
+  // recomputes its state on every read.
+  private aborted = false;
+
+  // The current attempt.
+  private controller: AbortController | undefined;
+  private stream: ProviderStream<TEvent> | undefined;
+  private events: AsyncIterator<TEvent> | undefined;
+  private syncEvents: Iterator<TEvent> | undefined;
+  private delivered = false;
+
+  // Parts not yet returned: those held back before the first delta, and the rest of an event
+  // that gave several. Until the first delta, none may be returned.
+  private queue: ModelStreamPart[] = [];
+  private head = 0;
+  private draining = false;
+
+  // The idle watchdog: an event only bumps `eventCount`; a timer compares it a few times per period.
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private eventCount = 0;
+  private seenCount = 0;
+  private lastActivity = 0;
+  private idleFired = false;
+
+  constructor(options: RetryingProviderStreamOptions<TEvent>) {
+    this.options = options;
+    const retry = options.retry;
+    this.retry = {
+      maxRetries: retry?.maxRetries ?? DEFAULT_RETRY.maxRetries,
+      initialDelayMs: retry?.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs,
+      maxDelayMs: retry?.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+    };
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<ModelStreamPart> {
+    return this;
+  }
+
+  next(): Promise<Step> {
+    if (this.head < this.queue.length && (this.delivered || this.draining)) return Promise.resolve(this.takeQueued());
+    switch (this.state) {
+      case STREAMING:
+        return this.pull();
+      case IDLE:
+        if (this.options.signal.aborted) {
+          this.state = DONE;
+          return Promise.resolve(DONE_STEP);
+        }
+        this.options.signal.addEventListener('abort', this.onAbort, { once: true });
+        return this.start();
+      default:
+        return Promise.resolve(DONE_STEP);
+    }
+  }
+
+  /** The consumer stopped: abort the request and let the SDK release it. */
+  return(): Promise<Step> {
+    if (this.state !== DONE) {
+      const events = this.events;
+      this.finish();
+      this.endAttempt(true);
+      if (events?.return !== undefined) {
+        try {
+          Promise.resolve(events.return()).catch(() => undefined);
+        } catch {
+          // The request is aborted either way.
+        }
+      }
+    }
+    return Promise.resolve(DONE_STEP);
+  }
+
+  private readonly onAbort = (): void => {
+    this.aborted = true;
+    const controller = this.controller;
+    if (controller !== undefined && !controller.signal.aborted) controller.abort(this.options.signal.reason);
+  };
+
+  private start(): Promise<Step> {
+    const controller = new AbortController();
+    this.controller = controller;
+    this.state = OPENING;
+    this.idleFired = false;
+    if (this.idleTimeoutMs > 0) {
+      this.eventCount = 0;
+      this.seenCount = 0;
+      this.lastActivity = performance.now();
+      this.armWatchdog();
+    }
+    let opened: Promise<ProviderStream<TEvent>>;
+    try {
+      opened = this.options.open(controller.signal);
+    } catch (error) {
+      opened = Promise.reject(error);
+    }
+    return opened.then(this.onOpen, this.onFailure);
+  }
+
+  private readonly onOpen = (stream: ProviderStream<TEvent>): Promise<Step> | Step => {
+    if (this.state !== OPENING) return DONE_STEP; // returned meanwhile: the request is aborted
+    this.stream = stream;
+    const events = stream.events;
+    if (Symbol.asyncIterator in events) this.events = events[Symbol.asyncIterator]();
+    else this.syncEvents = events[Symbol.iterator]();
+    this.state = STREAMING;
+    return this.pull();
+  };
+
+  private pull(): Promise<Step> {
+    const events = this.events;
+    if (events !== undefined) {
+      try {
+        return events.next().then(this.onEvent, this.onFailure);
+      } catch (error) {
+        return Promise.resolve().then(() => this.fail(error));
+      }
+    }
+    // A response that was not streamed: its one event is already here.
+    return Promise.resolve().then(this.pullSync);
+  }
+
+  private readonly pullSync = (): Promise<Step> | Step => {
+    let step: IteratorResult<TEvent>;
+    try {
+      step = (this.syncEvents as Iterator<TEvent>).next();
+    } catch (error) {
+      return this.fail(error);
+    }
+    return this.onEvent(step);
+  };
+
+  private readonly onEvent = (step: IteratorResult<TEvent>): Promise<Step> | Step => {
+    if (this.state !== STREAMING) return DONE_STEP;
+    if (step.done === true) return this.endOfEvents();
+    this.eventCount++;
+    if (this.aborted) return this.stop();
+    let parts: ModelStreamPart | readonly ModelStreamPart[] | undefined;
+    try {
+      parts = (this.stream as ProviderStream<TEvent>).translate(step.value);
+    } catch (error) {
+      return this.fail(error);
+    }
+    if (parts === undefined) return this.next();
+    if (!Array.isArray(parts)) {
+      const part = parts as ModelStreamPart;
+      // The hot path: one part, after the first delta.
+      if (this.delivered) return { value: part, done: false };
+      this.queue.push(part);
+      if (isDelta(part)) this.delivered = true;
+      return this.next();
+    }
+    for (const part of parts as readonly ModelStreamPart[]) {
+      if (!this.delivered && isDelta(part)) this.delivered = true;
+      this.queue.push(part);
+    }
+    return this.next();
+  };
+
+  private readonly onFailure = (error: unknown): Promise<Step> | Step => {
+    if (this.state !== OPENING && this.state !== STREAMING) return DONE_STEP;
+    return this.fail(error);
+  };
+
+  private endOfEvents(): Promise<Step> | Step {
+    if (this.aborted) return this.stop();
+    if (this.idleFired) return this.fail(undefined);
+    try {
+      (this.stream as ProviderStream<TEvent>).end();
+    } catch (error) {
+      return this.fail(error);
+    }
+    this.endAttempt(false);
+    this.finish();
+    this.draining = true;
+    return this.next();
+  }
+
+  private fail(error: unknown): Promise<Step> | Step {
+    this.endAttempt(true);
+    if (this.aborted) return this.stop();
+    const failure = this.idleFired ? this.idleError() : this.options.toModelError(error);
+    const wait = this.delivered || !failure.retryable || this.attempt >= this.retry.maxRetries ? undefined : backoff(this.attempt, failure, this.retry);
+    if (wait === undefined) {
+      this.finish();
+      return Promise.reject(failure);
+    }
+    this.attempt++;
+    this.queue.length = 0; // held parts of the failed attempt: the retry sends its own
+    this.head = 0;
+    this.state = WAITING;
+    return delay(wait, this.options.signal).then(
+      () => (this.state === WAITING ? this.start() : DONE_STEP),
+      () => this.stop(),
+    );
+  }
+
+  /** The run was aborted: the parts end without an error. */
+  private stop(): Step {
+    this.endAttempt(true);
+    this.finish();
+    this.queue.length = 0;
+    this.head = 0;
+    return DONE_STEP;
+  }
+
+  private finish(): void {
+    this.state = DONE;
+    this.options.signal.removeEventListener('abort', this.onAbort);
+  }
+
+  /** Ends the current attempt: stops the watchdog; aborting releases a failed request's connection. */
+  private endAttempt(abortRequest: boolean): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const controller = this.controller;
+    if (abortRequest && controller !== undefined && !controller.signal.aborted) controller.abort();
+    this.stream = undefined;
+    this.events = undefined;
+    this.syncEvents = undefined;
+  }
+
+  private takeQueued(): Step {
+    const part = this.queue[this.head] as ModelStreamPart;
+    this.queue[this.head++] = undefined as unknown as ModelStreamPart;
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    return { value: part, done: false };
+  }
+
+  private armWatchdog(): void {
+    this.timer = setTimeout(this.checkIdle, Math.max(1, this.idleTimeoutMs / 4));
+  }
+
+  private readonly checkIdle = (): void => {
+    this.timer = undefined;
+    if (this.state !== OPENING && this.state !== STREAMING) return;
+    const now = performance.now();
+    if (this.eventCount !== this.seenCount) {
+      this.seenCount = this.eventCount;
+      this.lastActivity = now;
+    } else if (now - this.lastActivity >= this.idleTimeoutMs) {
+      this.idleFired = true;
+      (this.controller as AbortController).abort(new Error('idle timeout'));
+      return;
+    }
+    this.armWatchdog();
+  };
+
+  private idleError(): ModelError {
+    const { provider } = this.options;
+    return new ModelError({
+      code: 'stream_idle_timeout',
+      provider,
+      retryable: true,
+      message: `[sluice/${provider}] no data from ${provider} for ${this.idleTimeoutMs} ms: the stream was stalled and has been closed (raise idleTimeoutMs for slow models, 0 turns it off)`,
+    });
+  }
+}

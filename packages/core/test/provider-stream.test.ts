@@ -1,0 +1,293 @@
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidArgumentError,
+  ModelError,
+  resolveIdleTimeoutMs,
+  resolveRetryOptions,
+  retryingProviderStream,
+  type ModelStreamPart,
+  type ProviderStream,
+  type RetryingProviderStreamOptions,
+} from '../src/index.ts';
+
+/** What one scripted request does: its events, in order, then how it ends. */
+interface Attempt {
+  /** Each event is its own parts; a `ModelError` event makes `translate` throw it. */
+  events?: readonly (ModelStreamPart | readonly ModelStreamPart[] | ModelError | undefined)[];
+  /** How the events end: complete, cut (end() throws), a thrown error, or a stall until aborted. */
+  ending?: 'complete' | 'truncated' | 'stall' | ModelError;
+  /** The request itself fails (before any event). */
+  rejects?: ModelError;
+}
+
+type ScriptedEvent = NonNullable<Attempt['events']>[number];
+
+interface Recorded {
+  /** The signal each request was sent with. */
+  signals: AbortSignal[];
+  /** Whether the events' iterator was closed by `return()`. */
+  closed: boolean[];
+}
+
+const retryable = (code = 'server_error', retryAfterMs?: number) => new ModelError({ code, provider: 'test', retryable: true, message: `[test] ${code}`, retryAfterMs });
+const fatal = (code = 'invalid_request') => new ModelError({ code, provider: 'test', retryable: false, message: `[test] ${code}` });
+const truncated = () => new ModelError({ code: 'stream_truncated', provider: 'test', retryable: true, message: '[test] cut' });
+
+const meta: ModelStreamPart = { type: 'response-metadata', responseId: 'r1', model: 'm' };
+const text = (value: string): ModelStreamPart => ({ type: 'text-delta', text: value });
+const finish: ModelStreamPart = { type: 'finish', reason: 'stop' };
+
+/** A provider that answers each request with the next scripted attempt; events are the parts themselves. */
+function scriptedProvider(attempts: Attempt[], options: Partial<RetryingProviderStreamOptions<unknown>> & { signal?: AbortSignal } = {}) {
+  const recorded: Recorded = { signals: [], closed: [] };
+  const stream = retryingProviderStream<ScriptedEvent>({
+    provider: 'test',
+    signal: options.signal ?? new AbortController().signal,
+    retry: { initialDelayMs: 1, maxDelayMs: 5, ...options.retry },
+    idleTimeoutMs: options.idleTimeoutMs,
+    toModelError: (error) => (error instanceof ModelError ? error : new ModelError({ code: 'model_error', provider: 'test', message: String(error), cause: error })),
+    open: async (signal) => {
+      const index = recorded.signals.length;
+      recorded.signals.push(signal);
+      recorded.closed.push(false);
+      const attempt = attempts[index];
+      if (attempt === undefined) throw new Error(`unexpected request ${index + 1}`);
+      if (attempt.rejects !== undefined) throw attempt.rejects;
+      async function* events() {
+        try {
+          for (const event of attempt?.events ?? []) {
+            await Promise.resolve();
+            yield event;
+          }
+          const ending = attempt?.ending ?? 'complete';
+          if (ending instanceof ModelError) throw ending;
+          if (ending === 'stall' && !signal.aborted) {
+            await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+          }
+        } finally {
+          recorded.closed[index] = true;
+        }
+      }
+      let ended = attempt.ending !== 'truncated';
+      const provider: ProviderStream<ScriptedEvent> = {
+        events: events(),
+        translate: (event) => {
+          if (event instanceof ModelError) throw event; // e.g. a provider's error event
+          if (Array.isArray(event) ? event.some((part: ModelStreamPart) => part.type === 'finish') : (event as ModelStreamPart | undefined)?.type === 'finish') ended = true;
+          return event;
+        },
+        end: () => {
+          if (!ended) throw truncated();
+        },
+      };
+      return provider;
+    },
+  });
+  return { stream, recorded };
+}
+
+async function drain(stream: AsyncIterable<ModelStreamPart>, onPart?: (part: ModelStreamPart) => void): Promise<{ parts: ModelStreamPart[]; error: unknown }> {
+  const parts: ModelStreamPart[] = [];
+  try {
+    for await (const part of stream) {
+      parts.push(part);
+      onPart?.(part);
+    }
+  } catch (error) {
+    return { parts, error };
+  }
+  return { parts, error: undefined };
+}
+
+describe('retryingProviderStream: streaming', () => {
+  it('gives every part in order, single parts as they are and several from one event, skipping events with none', async () => {
+    const delta = text('Hello');
+    const { stream } = scriptedProvider([{ events: [meta, undefined, delta, [text(' there'), text('!')], undefined, finish] }]);
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([meta, text('Hello'), text(' there'), text('!'), finish]);
+    expect(parts[1]).toBe(delta); // passed on, not copied
+  });
+
+  it('holds parts back until the first delta, and gives them at the end of a reply with no delta', async () => {
+    const { stream } = scriptedProvider([{ events: [meta, { type: 'usage', usage: { inputTokens: 3 } }, finish] }]);
+    const { parts } = await drain(stream);
+    expect(parts.map((part) => part.type)).toEqual(['response-metadata', 'usage', 'finish']);
+  });
+
+  it('reads a response that was not streamed (a plain iterable of one body)', async () => {
+    const stream = retryingProviderStream<{ answer: string }>({
+      provider: 'test',
+      signal: new AbortController().signal,
+      open: async () => ({ events: [{ answer: 'Whole.' }], translate: (body) => [meta, text(body.answer), finish], end: () => undefined }),
+      toModelError: (error) => error as ModelError,
+    });
+    expect((await drain(stream)).parts).toEqual([meta, text('Whole.'), finish]);
+  });
+});
+
+describe('retryingProviderStream: retries before the first delta, never after', () => {
+  it('retries a retryable failure before the first delta, invisibly: the held parts of the failed attempt are dropped', async () => {
+    const { stream, recorded } = scriptedProvider([
+      { events: [{ ...meta, responseId: 'failed' }], ending: retryable() },
+      { events: [meta, text('ok'), finish] },
+    ]);
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([meta, text('ok'), finish]);
+    expect(recorded.signals).toHaveLength(2);
+    expect(recorded.signals[0]?.aborted).toBe(true); // the failed request's connection is released
+  });
+
+  it('retries a request that was rejected, a stream cut before its terminator, and one that failed in translate', async () => {
+    const { stream, recorded } = scriptedProvider(
+      [{ rejects: retryable('rate_limited') }, { events: [meta], ending: 'truncated' }, { events: [meta, retryable('stream_error')] }, { events: [text('fourth'), finish] }],
+      { retry: { maxRetries: 3 } },
+    );
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([text('fourth'), finish]);
+    expect(recorded.signals).toHaveLength(4);
+  }, 10_000);
+
+  it('waits retryAfterMs when the provider asked for it', async () => {
+    const { stream } = scriptedProvider([{ rejects: retryable('rate_limited', 60) }, { events: [text('later'), finish] }]);
+    const started = performance.now();
+    const { parts } = await drain(stream);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(55);
+    expect(parts).toEqual([text('later'), finish]);
+  });
+
+  it('never retries once a delta was given: the run fails with the error and keeps what it got', async () => {
+    const { stream, recorded } = scriptedProvider([{ events: [meta, text('partial')], ending: retryable() }, { events: [text('never')] }]);
+    const { parts, error } = await drain(stream);
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).code).toBe('server_error');
+    expect(parts).toEqual([meta, text('partial')]);
+    expect(recorded.signals).toHaveLength(1);
+  });
+
+  it('reports a stream cut after a delta through end(), without a retry', async () => {
+    const { stream, recorded } = scriptedProvider([{ events: [text('a')], ending: 'truncated' }, { events: [text('never')] }]);
+    const { error } = await drain(stream);
+    expect((error as ModelError).code).toBe('stream_truncated');
+    expect(recorded.signals).toHaveLength(1);
+  });
+
+  it('does not retry an error that is not retryable, and stops after maxRetries', async () => {
+    const first = scriptedProvider([{ rejects: fatal() }, { events: [text('never')] }]);
+    expect(((await drain(first.stream)).error as ModelError).code).toBe('invalid_request');
+    expect(first.recorded.signals).toHaveLength(1);
+
+    const second = scriptedProvider([{ rejects: retryable('a') }, { rejects: retryable('b') }, { events: [text('never')] }], { retry: { maxRetries: 1 } });
+    expect(((await drain(second.stream)).error as ModelError).code).toBe('b');
+    expect(second.recorded.signals).toHaveLength(2);
+  });
+
+  it('does not wait a retry-after longer than a minute: the caller decides', async () => {
+    const { stream, recorded } = scriptedProvider([{ rejects: retryable('rate_limited', 120_000) }, { events: [text('never')] }]);
+    expect(((await drain(stream)).error as ModelError).code).toBe('rate_limited');
+    expect(recorded.signals).toHaveLength(1);
+  });
+});
+
+describe('retryingProviderStream: idle timeout', () => {
+  it('fails a stream stalled after a delta with a retryable stream_idle_timeout and aborts its request', async () => {
+    const { stream, recorded } = scriptedProvider([{ events: [text('a')], ending: 'stall' }, { events: [text('never')] }], { idleTimeoutMs: 80 });
+    const started = performance.now();
+    const { parts, error } = await drain(stream);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(75);
+    expect(error).toBeInstanceOf(ModelError);
+    expect(error).toMatchObject({ code: 'stream_idle_timeout', retryable: true, provider: 'test' });
+    expect(parts).toEqual([text('a')]);
+    expect(recorded.signals).toHaveLength(1);
+    expect(recorded.signals[0]?.aborted).toBe(true);
+  });
+
+  it('retries a stream stalled before its first delta', async () => {
+    const { stream, recorded } = scriptedProvider([{ events: [meta], ending: 'stall' }, { events: [text('fresh'), finish] }], { idleTimeoutMs: 60 });
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([text('fresh'), finish]);
+    expect(recorded.signals).toHaveLength(2);
+  });
+
+  it('does not fire while events keep arriving, even when the whole reply takes longer than the timeout', async () => {
+    async function* slow() {
+      for (let index = 0; index < 8; index++) {
+        await new Promise((resolve) => setTimeout(resolve, 15));
+        yield text(String(index));
+      }
+    }
+    const stream = retryingProviderStream<ModelStreamPart>({
+      provider: 'test',
+      signal: new AbortController().signal,
+      idleTimeoutMs: 60,
+      open: async () => ({ events: slow(), translate: (part) => part, end: () => undefined }),
+      toModelError: (error) => error as ModelError,
+    });
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toHaveLength(8);
+  });
+});
+
+describe('retryingProviderStream: abort', () => {
+  it('ends the parts without an error when the run aborts mid-stream, and aborts the request', async () => {
+    const controller = new AbortController();
+    const { stream, recorded } = scriptedProvider([{ events: [text('a'), text('b')], ending: 'stall' }], { signal: controller.signal });
+    const { parts, error } = await drain(stream, (part) => {
+      if (part.type === 'text-delta' && part.text === 'b') controller.abort();
+    });
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([text('a'), text('b')]);
+    expect(recorded.signals[0]?.aborted).toBe(true);
+  });
+
+  it('ends during a retry backoff without sending the retry', async () => {
+    const controller = new AbortController();
+    const { stream, recorded } = scriptedProvider([{ rejects: retryable('rate_limited', 5_000) }, { events: [text('never')] }], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    const started = performance.now();
+    const { parts, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(parts).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(recorded.signals).toHaveLength(1);
+  });
+
+  it('sends no request when the run is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const { stream, recorded } = scriptedProvider([{ events: [text('never')] }], { signal: controller.signal });
+    expect((await drain(stream)).parts).toEqual([]);
+    expect(recorded.signals).toHaveLength(0);
+  });
+
+  it('aborts the request and closes the events when the consumer stops early', async () => {
+    const { stream, recorded } = scriptedProvider([{ events: [text('a'), text('b'), text('c')], ending: 'stall' }]);
+    for await (const part of stream) {
+      expect(part).toEqual(text('a'));
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(recorded.signals[0]?.aborted).toBe(true);
+    expect(recorded.closed[0]).toBe(true);
+    expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe('retry and idle timeout options', () => {
+  it('fills defaults, lets maxRetries win over retry.maxRetries, and says what is wrong with a bad value', () => {
+    expect(resolveRetryOptions(undefined, undefined, 'sluice/test')).toEqual({ maxRetries: 2, initialDelayMs: 500, maxDelayMs: 8000 });
+    expect(resolveRetryOptions({ maxRetries: 5, initialDelayMs: 10 }, 1, 'sluice/test')).toEqual({ maxRetries: 1, initialDelayMs: 10, maxDelayMs: 8000 });
+    expect(() => resolveRetryOptions({ maxRetries: 1.5 }, undefined, 'sluice/test')).toThrow(/\[sluice\/test\] maxRetries must be a whole number >= 0/);
+    expect(() => resolveRetryOptions({ maxDelayMs: -1 }, undefined, 'sluice/test')).toThrow(InvalidArgumentError);
+  });
+
+  it('turns an idle timeout of Infinity off (0) and refuses a negative one', () => {
+    expect(resolveIdleTimeoutMs(undefined, 120_000, 'sluice/test')).toBe(120_000);
+    expect(resolveIdleTimeoutMs(Number.POSITIVE_INFINITY, 120_000, 'sluice/test')).toBe(0);
+    expect(() => resolveIdleTimeoutMs(-1, 120_000, 'sluice/test')).toThrow(/idleTimeoutMs must be a number >= 0/);
+  });
+});
