@@ -27,6 +27,66 @@ function fieldsOf(message: Message): string | null {
 }
 
 /**
+ * How a chunk insert takes its rows. SQLite: one JSON array of `[run_id, seq, type, event]`
+ * (the event's JSON travels as a JSON string) unpacked by `json_each`. PostgreSQL: one array
+ * per column unpacked by `unnest`. MySQL: a multi-row `values` list, five parameters per row
+ * (mysql2 sends them inlined in the text; MariaDB's `JSON_TABLE` measured slower than that).
+ */
+type RowShape = 'json' | 'columns' | 'values';
+
+const ROW_SHAPES: Readonly<Record<SqlFlavor, RowShape>> = { sqlite: 'json', postgres: 'columns', mysql: 'values' };
+
+/** The rows of one chunk insert, gathered in the shape its statement takes them. */
+class EventRows {
+  count = 0;
+  /** Characters of event JSON gathered so far. */
+  bytes = 0;
+  private readonly shape: RowShape;
+  private readonly now: number;
+  private values: unknown[] = [];
+  private runIds: string[] = [];
+  private seqs: number[] = [];
+  private types: string[] = [];
+  private events: string[] = [];
+
+  constructor(shape: RowShape, now: number) {
+    this.shape = shape;
+    this.now = now;
+  }
+
+  add(runId: string, seq: number, type: string, event: string): void {
+    if (this.shape === 'columns') {
+      this.runIds.push(runId);
+      this.seqs.push(seq);
+      this.types.push(type);
+      this.events.push(event);
+    } else if (this.shape === 'values') {
+      this.values.push(runId, seq, type, event, this.now);
+    } else {
+      this.events.push(`[${JSON.stringify(runId)},${seq},${JSON.stringify(type)},${JSON.stringify(event)}]`);
+    }
+    this.count++;
+    this.bytes += event.length;
+  }
+
+  /** The statement's parameters; the rows are cleared for the next statement. */
+  take(): unknown[] {
+    let parameters: unknown[];
+    if (this.shape === 'columns') parameters = [this.runIds, this.seqs, this.types, this.events, this.now];
+    else if (this.shape === 'values') parameters = this.values;
+    else parameters = [this.now, `[${this.events.join(',')}]`];
+    this.count = 0;
+    this.bytes = 0;
+    this.values = [];
+    this.runIds = [];
+    this.seqs = [];
+    this.types = [];
+    this.events = [];
+    return parameters;
+  }
+}
+
+/**
  * Writes one batch of records, inside the caller's transaction: run starts first, then every
  * event as multi-row inserts, then run ends. Every statement is idempotent (inserts skip rows
  * whose key exists, updates set absolute values), so a batch retried after an ambiguous
@@ -36,12 +96,13 @@ export class BatchWriter {
   private readonly flavor: SqlFlavor;
   private readonly tables: TableNames;
   private readonly maxRows: number;
-  private fullStatement: string | undefined;
+  private chunkStatement: string | undefined;
 
   constructor(flavor: SqlFlavor, tables: TableNames, maxRowsPerStatement: number) {
     this.flavor = flavor;
     this.tables = tables;
-    this.maxRows = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(MAX_PARAMETERS[flavor] / CHUNK_COLUMNS)));
+    // Only MySQL's statement carries parameters per row.
+    this.maxRows = flavor === 'mysql' ? Math.max(1, Math.min(maxRowsPerStatement, Math.floor(MAX_PARAMETERS.mysql / CHUNK_COLUMNS))) : maxRowsPerStatement;
   }
 
   async write(db: AnyKysely, records: readonly HistoryRecord[], runIds: readonly string[]): Promise<void> {
@@ -127,74 +188,47 @@ export class BatchWriter {
     await this.insertIgnoring(db.insertInto(tables.messages).values(rows), 'id').execute();
   }
 
+  /**
+   * Every event of the batch into the chunks table, in as few statements as the row and size
+   * limits allow. On SQLite and PostgreSQL the statement's text and parameter count never
+   * change with the rows: a `values` list of thousands of placeholders costs PostgreSQL a fresh
+   * parse and plan per batch, and better-sqlite3, which prepares every statement kysely runs,
+   * would hold native memory per statement until the garbage collector finalises it.
+   */
   private async writeEvents(db: AnyKysely, records: readonly HistoryRecord[], runIds: readonly string[], now: number): Promise<void> {
-    if (this.flavor === 'sqlite') return this.writeEventsAsJson(db, records, runIds, now);
-    let parameters: unknown[] = [];
-    let rows = 0;
-    let bytes = 0;
+    const rows = new EventRows(ROW_SHAPES[this.flavor], now);
+    // Arguments are evaluated in order: the text is chosen for the row count before take() clears it.
+    const insert = (): Promise<unknown> => db.executeQuery(CompiledQuery.raw(this.insertChunks(rows.count), rows.take()));
     for (let index = 0; index < records.length; index++) {
       const record = records[index] as HistoryRecord;
       if (record.type === '@start' || record.type === '@end') continue;
-      const json = JSON.stringify(record);
-      parameters.push(runIds[index], record.seq, record.type, json, now);
-      rows++;
-      bytes += json.length;
-      if (rows === this.maxRows || bytes >= MAX_STATEMENT_BYTES) {
-        await db.executeQuery(CompiledQuery.raw(this.insertChunks(rows), parameters));
-        parameters = [];
-        rows = 0;
-        bytes = 0;
-      }
+      rows.add(runIds[index] as string, record.seq, record.type, JSON.stringify(record));
+      if (rows.count === this.maxRows || rows.bytes >= MAX_STATEMENT_BYTES) await insert();
     }
-    if (rows > 0) await db.executeQuery(CompiledQuery.raw(this.insertChunks(rows), parameters));
+    if (rows.count > 0) await insert();
   }
 
-  /**
-   * SQLite: the whole batch as one JSON array, unpacked by `json_each` in a statement whose
-   * text never changes. better-sqlite3 prepares every statement kysely runs, and a prepared
-   * multi-row insert with thousands of parameters holds native memory until the garbage
-   * collector finalises it: the constant one-parameter statement costs the same time and
-   * keeps memory flat.
-   */
-  private async writeEventsAsJson(db: AnyKysely, records: readonly HistoryRecord[], runIds: readonly string[], now: number): Promise<void> {
-    const parts: string[] = [];
-    for (let index = 0; index < records.length; index++) {
-      const record = records[index] as HistoryRecord;
-      if (record.type === '@start' || record.type === '@end') continue;
-      // [run_id, seq, type, event]: the event's JSON travels as a JSON string.
-      parts.push(`[${JSON.stringify(runIds[index])},${record.seq},"${record.type}",${JSON.stringify(JSON.stringify(record))}]`);
-    }
-    if (parts.length === 0) return;
-    this.fullStatement ??=
-      `insert into "${this.tables.chunks}" ("run_id", "seq", "type", "event", "created_at") ` +
-      `select json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), ? ` +
-      // "where true" lets SQLite's parser tell the upsert clause from a join constraint.
-      `from json_each(?) where true on conflict ("run_id", "seq") do nothing`;
-    await db.executeQuery(CompiledQuery.raw(this.fullStatement, [now, `[${parts.join(',')}]`]));
-  }
-
-  /**
-   * The multi-row chunk insert, as SQL text: built by hand rather than through the query
-   * builder, which would allocate a node per value (the hot path of the writer).
-   */
+  /** The chunk insert for `rows` rows, as SQL text built by hand (the writer's hot path). */
   private insertChunks(rows: number): string {
-    if (rows === this.maxRows && this.fullStatement !== undefined) return this.fullStatement;
     const flavor = this.flavor;
+    const constant = flavor !== 'mysql';
+    if ((constant || rows === this.maxRows) && this.chunkStatement !== undefined) return this.chunkStatement;
     const quote = (name: string): string => quoteIdentifier(flavor, name);
-    const tuples: string[] = new Array(rows);
+    const into = `insert into ${quote(this.tables.chunks)} (${quote('run_id')}, ${quote('seq')}, ${quote('type')}, ${quote('event')}, ${quote('created_at')}) `;
+    let text: string;
     if (flavor === 'postgres') {
-      for (let row = 0, parameter = 1; row < rows; row++, parameter += CHUNK_COLUMNS) {
-        tuples[row] = `($${parameter},$${parameter + 1},$${parameter + 2},$${parameter + 3},$${parameter + 4})`;
-      }
+      text =
+        `${into}select "r", "s", "t", "e", $5::bigint from unnest($1::text[], $2::int[], $3::text[], $4::text[]) as "u" ("r", "s", "t", "e") ` +
+        `on conflict ("run_id", "seq") do nothing`;
+    } else if (flavor === 'sqlite') {
+      text =
+        `${into}select json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), ? ` +
+        // "where true" lets SQLite's parser tell the upsert clause from a join constraint.
+        `from json_each(?) where true on conflict ("run_id", "seq") do nothing`;
     } else {
-      tuples.fill('(?,?,?,?,?)');
+      text = `${into}values ${new Array<string>(rows).fill('(?,?,?,?,?)').join(',')} on duplicate key update ${quote('seq')} = ${quote('seq')}`;
     }
-    const conflict = flavor === 'mysql' ? ` on duplicate key update ${quote('seq')} = ${quote('seq')}` : ` on conflict (${quote('run_id')}, ${quote('seq')}) do nothing`;
-    const text =
-      `insert into ${quote(this.tables.chunks)} (${quote('run_id')}, ${quote('seq')}, ${quote('type')}, ${quote('event')}, ${quote('created_at')}) values ` +
-      tuples.join(',') +
-      conflict;
-    if (rows === this.maxRows) this.fullStatement = text;
+    if (constant || rows === this.maxRows) this.chunkStatement = text;
     return text;
   }
 

@@ -185,6 +185,20 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       await handler.close();
     });
 
+    test('a batch split into several statements, by row count or by size, stores every row once and in order', async () => {
+      const handler = handlerOn(db, { maxRowsPerStatement: 7 });
+      // Two events of 3 MiB each push a statement past the 4 MiB limit on their own.
+      const large = 'x'.repeat(3 * 2 ** 20);
+      const model = new FakeChatModel({ tokens: [...tokensOf(40, 'p'), large, ' between', large, ...tokensOf(20, 'q')], callbacks: [handler] });
+      const streams = Array.from({ length: 3 }, (_, index) => model.stream(`split ${index}`));
+      const runs = await Promise.all(streams.map((stream) => collect(stream)));
+      for (const [index, stream] of streams.entries()) expect(await store.eventsAfter(stream.runId)).toEqual(runs[index]);
+      const expected = runs.reduce((sum, events) => sum + events.length, 0);
+      expect(await countRows(tableNames(prefix).chunks, streams.map((stream) => stream.runId))).toBe(expected);
+      expect(handler.counters.failed).toBe(0);
+      await handler.close();
+    });
+
     test('a batch retried after an ambiguous commit stores every row exactly once', async () => {
       const faults: Faults = { ambiguousCommits: 2 };
       const handler = handlerOn(open(faults), { retry: { initialDelayMs: 1 } });
