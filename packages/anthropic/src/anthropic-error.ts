@@ -1,23 +1,8 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
-import { ModelError } from '@sluice/core';
-
-/** sluice's code for an HTTP status, and whether the same request may succeed later. */
-export function codeForStatus(status: number): { code: string; retryable: boolean } {
-  if (status === 400 || status === 422) return { code: 'invalid_request', retryable: false };
-  if (status === 401) return { code: 'authentication_failed', retryable: false };
-  if (status === 402 || status === 403) return { code: 'permission_denied', retryable: false };
-  if (status === 404) return { code: 'not_found', retryable: false };
-  if (status === 408 || status === 504) return { code: 'request_timeout', retryable: true };
-  if (status === 409) return { code: 'conflict', retryable: true };
-  if (status === 413) return { code: 'request_too_large', retryable: false };
-  if (status === 429) return { code: 'rate_limited', retryable: true };
-  if (status === 529) return { code: 'overloaded', retryable: true };
-  if (status >= 500) return { code: 'server_error', retryable: true };
-  return { code: 'provider_error', retryable: false };
-}
+import { createModelErrorMapper, type ModelError, type ModelErrorCode } from '@sluice/core';
 
 /** Anthropic's error types (as a stream's `error` event carries them) in sluice's words. */
-function codeForErrorType(type: string | null | undefined): { code: string; retryable: boolean } {
+function codeForErrorType(type: string | null | undefined): ModelErrorCode {
   switch (type) {
     case 'overloaded_error':
       return { code: 'overloaded', retryable: true };
@@ -39,78 +24,26 @@ function codeForErrorType(type: string | null | undefined): { code: string; retr
   }
 }
 
-const HINTS: Record<string, string> = {
-  authentication_failed: 'check ANTHROPIC_API_KEY or the apiKey option',
-  rate_limited: 'slow down or retry later',
-  overloaded: 'Anthropic is overloaded; retry later',
-  not_found: 'check the model name and baseURL',
-  stream_truncated: 'the connection was probably cut; retrying may help',
-};
-
-/** Reads `retry-after-ms` or `retry-after` (seconds or an HTTP date). */
-export function retryAfterMs(headers: { get(name: string): string | null } | undefined): number | undefined {
-  const milliseconds = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(milliseconds) && milliseconds >= 0) return milliseconds;
-  const value = headers?.get('retry-after');
-  if (value === null || value === undefined) return undefined;
-  const seconds = Number.parseFloat(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
-
-function isConnectionReset(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || current.message === 'terminated') return true;
-  }
-  return false;
-}
-
-function message(code: string, status: number | undefined, requestId: string | undefined, detail: string): string {
-  const hint = HINTS[code];
-  return `[sluice/anthropic] ${status === undefined ? '' : `${status} `}${code}: ${detail}${requestId ? ` (request ${requestId})` : ''}${hint ? `; ${hint}` : ''}`;
-}
+const errors = createModelErrorMapper<APIError>({
+  provider: 'anthropic',
+  packageName: 'sluice/anthropic',
+  hints: {
+    authentication_failed: 'check ANTHROPIC_API_KEY or the apiKey option',
+    rate_limited: 'slow down or retry later',
+    overloaded: 'Anthropic is overloaded; retry later',
+    not_found: 'check the model name and baseURL',
+    stream_truncated: 'the connection was probably cut; retrying may help',
+  },
+  errors: { APIError, APIConnectionError, APIConnectionTimeoutError },
+  statusDetail: (error) => error.apiMessage ?? error.message,
+  // An `error` event the stream sent after its 200.
+  streamError: (error) => ({ ...codeForErrorType(error.type), detail: `the stream failed (${error.type ?? 'error'}): ${error.apiMessage ?? error.message}` }),
+});
 
 /** Turns whatever the SDK threw into a `ModelError` with a stable code. */
-export function toModelError(error: unknown, provider = 'anthropic'): ModelError {
-  if (error instanceof ModelError) return error;
-  if (error instanceof APIConnectionTimeoutError) {
-    return new ModelError({ code: 'request_timeout', provider, retryable: true, cause: error, message: message('request_timeout', undefined, undefined, 'the request timed out before the response headers arrived') });
-  }
-  if (error instanceof APIConnectionError) {
-    const code = isConnectionReset(error) ? 'connection_reset' : 'connection_failed';
-    return new ModelError({ code, provider, retryable: true, cause: error, message: message(code, undefined, undefined, `could not reach ${provider}: ${error.message}`) });
-  }
-  if (error instanceof APIError || (typeof error === 'object' && error !== null && 'status' in error && 'headers' in error)) {
-    const apiError = error as APIError;
-    const requestId = apiError.requestID ?? undefined;
-    const detail = apiError.apiMessage ?? apiError.message;
-    if (typeof apiError.status === 'number') {
-      const { code, retryable } = codeForStatus(apiError.status);
-      return new ModelError({
-        code,
-        provider,
-        retryable,
-        cause: error,
-        status: apiError.status,
-        requestId,
-        retryAfterMs: retryAfterMs(apiError.headers),
-        message: message(code, apiError.status, requestId, detail),
-      });
-    }
-    // An `error` event the stream sent after its 200.
-    const { code, retryable } = codeForErrorType(apiError.type);
-    return new ModelError({ code, provider, retryable, cause: error, requestId, message: message(code, undefined, requestId, `the stream failed (${apiError.type ?? 'error'}): ${detail}`) });
-  }
-  if (isConnectionReset(error)) {
-    return new ModelError({ code: 'connection_reset', provider, retryable: true, cause: error, message: message('connection_reset', undefined, undefined, 'the connection was reset while the response was streaming') });
-  }
-  const detail = error instanceof Error ? error.message : String(error);
-  return new ModelError({ code: 'model_error', provider, retryable: false, cause: error, message: message('model_error', undefined, undefined, detail) });
-}
+export const toModelError: (error: unknown) => ModelError = errors.toModelError;
 
 /** The stream ended without `message_stop`: never a success. */
 export function truncatedError(): ModelError {
-  return new ModelError({ code: 'stream_truncated', provider: 'anthropic', retryable: true, message: message('stream_truncated', undefined, undefined, 'the stream ended before message_stop') });
+  return errors.truncated('message_stop');
 }

@@ -2,15 +2,15 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
   ChatModel,
   InvalidArgumentError,
-  resolveIdleTimeoutMs,
-  resolveRetryOptions,
+  resolveProviderRequestOptions,
   retryingProviderStream,
   type ChatModelOptions,
   type Message,
   type ModelCallOptions,
   type ModelStreamPart,
+  type ProviderRequestOptions,
   type ProviderStream,
-  type RetryOptions,
+  type ResolvedProviderRequestOptions,
 } from '@sluice/core';
 import { toModelError } from './anthropic-error.js';
 import { toAnthropicPrompt, toAnthropicTools } from './anthropic-messages.js';
@@ -18,7 +18,7 @@ import { messageBodyStream, messageStream, type MessageBody, type MessageStreamE
 import type { ChatTool } from './chat-tool.js';
 
 /** Options of `ChatAnthropic`; every one is optional. */
-export interface ChatAnthropicOptions extends ChatModelOptions {
+export interface ChatAnthropicOptions extends ChatModelOptions, ProviderRequestOptions {
   /** The model. Default `claude-haiku-4-5`. */
   model?: string;
   /** The API key. Default: `ANTHROPIC_API_KEY`. Not used with `client`. */
@@ -41,15 +41,7 @@ export interface ChatAnthropicOptions extends ChatModelOptions {
    * (Anthropic sends `ping`s, which count). Default 120000; 0 turns it off.
    */
   idleTimeoutMs?: number;
-  /** Retries of a request that failed before its first delta. Default 2. */
-  maxRetries?: number;
-  /** Backoff between retries (`retry-after` headers take precedence). */
-  retry?: RetryOptions;
-  /** The SDK's request timeout, up to the response headers. Default: the SDK's. */
-  timeoutMs?: number;
 }
-
-const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /**
  * A chat model over the official `@anthropic-ai/sdk`: text, thinking (as reasoning deltas)
@@ -74,14 +66,11 @@ export class ChatAnthropic extends ChatModel {
   /** The SDK client the model sends its requests with. */
   readonly client: Anthropic;
   private readonly options: ChatAnthropicOptions;
-  private readonly retry: Required<RetryOptions>;
-  private readonly idleTimeoutMs: number;
+  private readonly requests: ResolvedProviderRequestOptions;
 
   constructor(options: ChatAnthropicOptions = {}) {
     super(options);
-    if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
-      throw new InvalidArgumentError({ argument: 'model', message: '[sluice/anthropic] model must be a non-empty string, e.g. "claude-haiku-4-5"' });
-    }
+    this.requests = resolveProviderRequestOptions(options, { packageName: 'sluice/anthropic', model: 'claude-haiku-4-5' });
     const maxTokens = options.maxTokens ?? 4096;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
       throw new InvalidArgumentError({ argument: 'maxTokens', message: `[sluice/anthropic] maxTokens must be a whole number >= 1 (got ${String(options.maxTokens)})` });
@@ -90,10 +79,8 @@ export class ChatAnthropic extends ChatModel {
     if (budget !== undefined && (!Number.isInteger(budget) || budget < 1 || budget >= maxTokens)) {
       throw new InvalidArgumentError({ argument: 'thinking.budgetTokens', message: `[sluice/anthropic] thinking.budgetTokens must be a whole number >= 1 and below maxTokens (${maxTokens})` });
     }
-    this.model = options.model ?? 'claude-haiku-4-5';
+    this.model = this.requests.model;
     this.maxTokens = maxTokens;
-    this.retry = resolveRetryOptions(options.retry, options.maxRetries, 'sluice/anthropic');
-    this.idleTimeoutMs = resolveIdleTimeoutMs(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/anthropic');
     this.options = options;
     this.client = options.client ?? ChatAnthropic.createClient(options);
   }
@@ -112,21 +99,18 @@ export class ChatAnthropic extends ChatModel {
     const streaming = call.streaming;
     const body = this.body(messages, streaming);
     const client = this.client as unknown as { messages: { create(body: unknown, options: unknown): Promise<unknown> } };
+    const requests = this.requests;
     const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
-      const result = await client.messages.create(body, {
-        signal,
-        maxRetries: 0,
-        ...(this.options.timeoutMs === undefined ? {} : { timeout: this.options.timeoutMs }),
-      });
+      const result = await client.messages.create(body, requests.requestOptions(signal));
       return (streaming ? messageStream(result as AsyncIterable<MessageStreamEvent>) : messageBodyStream(result as MessageBody)) as ProviderStream<never>;
     };
     return retryingProviderStream({
       provider: 'anthropic',
       signal: call.signal,
-      retry: this.retry,
-      idleTimeoutMs: streaming ? this.idleTimeoutMs : 0,
+      retry: requests.retry,
+      idleTimeoutMs: streaming ? requests.idleTimeoutMs : 0,
       open,
-      toModelError: (error) => toModelError(error),
+      toModelError,
     });
   }
 

@@ -101,7 +101,8 @@ export abstract class ChatModel {
 
   /**
    * Translates the provider's stream into parts. Must stop (return or throw) when
-   * `options.signal` aborts; should pass the signal to its HTTP request.
+   * `options.signal` aborts; should pass the signal to its HTTP request. An adapter over an
+   * HTTP SDK returns `retryingProviderStream(...)`, which the run then drives itself.
    */
   protected abstract _stream(messages: readonly Message[], options: ModelCallOptions): AsyncIterable<ModelStreamPart>;
 

@@ -6,6 +6,7 @@ import { SluiceError } from './errors/sluice-error.js';
 import { flushStep, HandlerLane, startStep, type LaneHost } from './handler-lane.js';
 import { defineJoinedOnRead } from './joined-on-read.js';
 import { AIMessage, type Message, type ToolCall } from './messages.js';
+import { driveProviderStream, type DrivenProviderStream, type PartSink } from './provider-stream.js';
 import type { RunMetrics } from './run-metrics.js';
 import type { DataEvent, FinishReason, ModelStreamPart, StreamEvent, Usage } from './stream-event.js';
 
@@ -90,6 +91,10 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   private state = IDLE;
   private consumer: 'none' | 'iterator' | 'self' = 'none';
   private source: AsyncIterator<ModelStreamPart> | undefined;
+  // Set when the model returned a `retryingProviderStream`: the run then pulls the SDK's events
+  // itself and accepts each part in the step that read its event (one promise step per chunk
+  // instead of two).
+  private driven: DrivenProviderStream<IteratorResult<StreamEvent>> | undefined;
   private seq = 0;
 
   // Events waiting for the consumer, in seq order (handler emissions, lifecycle events).
@@ -153,6 +158,21 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   private readonly onSourceError = (error: unknown): Promise<IteratorResult<StreamEvent>> => {
     this.beginFinish(error);
     return this.next();
+  };
+  private readonly sink: PartSink<IteratorResult<StreamEvent>> = {
+    part: (part) => {
+      if (this.abortRequested) {
+        this.stopSource();
+        this.beginFinish(undefined);
+        return this.next();
+      }
+      return this.accept(part, undefined);
+    },
+    end: () => {
+      this.beginFinish(undefined);
+      return this.next();
+    },
+    fail: this.onSourceError,
   };
 
   constructor(init: ChatStreamInit) {
@@ -237,6 +257,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     switch (this.state) {
       case STREAMING:
         if (this.fullLanes > 0) return this.waitForRoom().then(this.pull);
+        if (this.driven !== undefined) return this.driven.advance();
         return (this.source as AsyncIterator<ModelStreamPart>).next().then(this.onPart, this.onSourceError);
       case IDLE:
         this.begin();
@@ -302,6 +323,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
         runId: this.runId,
         conversationId: this.conversationId,
       });
+      this.driven = driveProviderStream(parts, this.sink);
       this.source = parts[Symbol.asyncIterator]();
     } catch (error) {
       this.beginFinish(error);
@@ -310,10 +332,10 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
 
   /**
    * Takes one part from the model: folds it into the message, stamps it and dispatches it.
-   * `step` is the source's iterator result holding the part: once the part is stamped it is the
-   * event, so the same result object goes on to the consumer rather than a copy.
+   * `step` is the source's iterator result holding the part, if any: once the part is stamped it
+   * is the event, so the same result object goes on to the consumer rather than a copy.
    */
-  private accept(part: ModelStreamPart, step: IteratorResult<ModelStreamPart>): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> {
+  private accept(part: ModelStreamPart, step: IteratorResult<ModelStreamPart> | undefined): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> {
     switch (part.type) {
       case 'text-delta':
         this.countChunk();
@@ -372,7 +394,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       return this.takeOut();
     }
     this.dispatch(event, undefined);
-    return step as IteratorResult<StreamEvent>;
+    return step === undefined ? { value: event, done: false } : (step as IteratorResult<StreamEvent>);
   }
 
   /**

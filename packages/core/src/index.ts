@@ -13,6 +13,16 @@ export { delay } from './delay.js';
 export { HandlerError } from './errors/handler-error.js';
 export { InvalidArgumentError } from './errors/invalid-argument-error.js';
 export { ModelError, type ModelErrorOptions } from './errors/model-error.js';
+export {
+  codeForHttpStatus,
+  createModelErrorMapper,
+  isConnectionReset,
+  retryAfterMs,
+  type ApiErrorLike,
+  type ModelErrorCode,
+  type ModelErrorMapper,
+  type ModelErrorMapperOptions,
+} from './errors/model-error-mapper.js';
 export { SluiceError, type SluiceErrorOptions } from './errors/sluice-error.js';
 export {
   defaultFakeReply,
@@ -33,6 +43,12 @@ export {
   type Role,
   type ToolCall,
 } from './messages.js';
+export {
+  resolveProviderRequestOptions,
+  type ProviderRequestOptions,
+  type ResolvedProviderRequestOptions,
+  type SdkRequestOptions,
+} from './provider-options.js';
 export {
   resolveIdleTimeoutMs,
   resolveRetryOptions,

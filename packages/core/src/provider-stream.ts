@@ -96,6 +96,10 @@ export function resolveIdleTimeoutMs(value: number | undefined, fallback: number
  * - When the events end, `end()` checks the stream was complete (else it throws, e.g.
  *   `stream_truncated`), and the parts end.
  *
+ * Returned from `ChatModel._stream`, it is driven by the run itself (`driveProviderStream`):
+ * each SDK event is read, translated and its parts dispatched in one promise step. It can also
+ * be iterated like any async iterable.
+ *
  * The per-chunk path reads no clock, sets no timer, reads no (possibly composite) signal and
  * allocates nothing but the iterator result: return parts bare from `translate`, not in an
  * array, and pass the SDK's stream itself as `events`. Like a generator, it is iterated once,
@@ -137,6 +141,36 @@ export function retryingProviderStream<TEvent>(options: RetryingProviderStreamOp
 
 type Step = IteratorResult<ModelStreamPart>;
 
+/**
+ * Where a provider stream's parts go. Iterated, each becomes an iterator result; driven by a
+ * run (`driveProviderStream`), each goes straight into the run, in the same promise step as
+ * the SDK event it came from.
+ */
+export interface PartSink<TResult> {
+  /** One part, in order. */
+  part(part: ModelStreamPart): Promise<TResult> | TResult;
+  /** The parts ended: complete, or stopped by the run's signal. */
+  end(): Promise<TResult> | TResult;
+  /** The request failed for good (after any retries). */
+  fail(error: ModelError): Promise<TResult>;
+}
+
+/** A provider stream a run pulls from itself: see `driveProviderStream`. */
+export interface DrivenProviderStream<TResult> {
+  /** Reads until the sink has a result: one part, the end, or the failure. */
+  advance(): Promise<TResult>;
+}
+
+/**
+ * Lets a run drive a `retryingProviderStream` itself: the parts go to `sink` as each SDK event
+ * is translated, saving the iterator's promise step per chunk. Returns undefined for any
+ * other iterable, or one already iterated: the run then iterates it.
+ */
+export function driveProviderStream<TResult>(parts: AsyncIterable<ModelStreamPart>, sink: PartSink<TResult>): DrivenProviderStream<TResult> | undefined {
+  if (!(parts instanceof RetryingProviderStream) || !parts.drive(sink)) return undefined;
+  return parts as DrivenProviderStream<unknown> as DrivenProviderStream<TResult>;
+}
+
 const IDLE = 0;
 const OPENING = 1;
 const STREAMING = 2;
@@ -144,6 +178,12 @@ const WAITING = 3;
 const DONE = 4;
 
 const DONE_STEP: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+const ITERATOR_SINK: PartSink<Step> = {
+  part: (part) => ({ value: part, done: false }),
+  end: () => DONE_STEP,
+  fail: (error) => Promise.reject(error),
+};
 
 function isDelta(part: ModelStreamPart): boolean {
   return part.type === 'text-delta' || part.type === 'reasoning-delta' || part.type === 'tool-call-delta';
@@ -157,8 +197,14 @@ function backoff(attempt: number, error: ModelError, retry: Required<RetryOption
   return Math.min(retry.initialDelayMs * 2 ** attempt, retry.maxDelayMs) * (1 - Math.random() * 0.25);
 }
 
-class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStreamPart> {
+// Written once for both uses: each method returns what the sink makes of a part, the end or
+// the failure (an iterator result when iterated, the run's own result when driven), or a
+// promise of it.
+type Outcome = unknown;
+
+class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStreamPart>, DrivenProviderStream<unknown> {
   private readonly options: RetryingProviderStreamOptions<TEvent>;
+  private sink: PartSink<unknown> = ITERATOR_SINK;
   private readonly retry: Required<RetryOptions>;
   private readonly idleTimeoutMs: number;
   private state = IDLE;
@@ -203,19 +249,30 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   }
 
   next(): Promise<Step> {
-    if (this.head < this.queue.length && (this.delivered || this.draining)) return Promise.resolve(this.takeQueued());
+    return this.advance() as Promise<Step>;
+  }
+
+  /** Sends the parts to `sink` instead of returning them; only before the first `next()`. */
+  drive(sink: PartSink<unknown>): boolean {
+    if (this.state !== IDLE) return false;
+    this.sink = sink;
+    return true;
+  }
+
+  advance(): Promise<unknown> {
+    if (this.head < this.queue.length && (this.delivered || this.draining)) return Promise.resolve(this.sink.part(this.takeQueued()));
     switch (this.state) {
       case STREAMING:
         return this.pull();
       case IDLE:
         if (this.options.signal.aborted) {
           this.state = DONE;
-          return Promise.resolve(DONE_STEP);
+          return Promise.resolve(this.sink.end());
         }
         this.options.signal.addEventListener('abort', this.onAbort, { once: true });
         return this.start();
       default:
-        return Promise.resolve(DONE_STEP);
+        return Promise.resolve(this.sink.end());
     }
   }
 
@@ -242,7 +299,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     if (controller !== undefined && !controller.signal.aborted) controller.abort(this.options.signal.reason);
   };
 
-  private start(): Promise<Step> {
+  private start(): Promise<unknown> {
     const controller = new AbortController();
     this.controller = controller;
     this.state = OPENING;
@@ -262,8 +319,8 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return opened.then(this.onOpen, this.onFailure);
   }
 
-  private readonly onOpen = (stream: ProviderStream<TEvent>): Promise<Step> | Step => {
-    if (this.state !== OPENING) return DONE_STEP; // returned meanwhile: the request is aborted
+  private readonly onOpen = (stream: ProviderStream<TEvent>): Outcome => {
+    if (this.state !== OPENING) return this.sink.end(); // returned meanwhile: the request is aborted
     this.stream = stream;
     const events = stream.events;
     if (Symbol.asyncIterator in events) this.events = events[Symbol.asyncIterator]();
@@ -272,7 +329,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return this.pull();
   };
 
-  private pull(): Promise<Step> {
+  private pull(): Promise<unknown> {
     const events = this.events;
     if (events !== undefined) {
       try {
@@ -285,7 +342,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return Promise.resolve().then(this.pullSync);
   }
 
-  private readonly pullSync = (): Promise<Step> | Step => {
+  private readonly pullSync = (): Outcome => {
     let step: IteratorResult<TEvent>;
     try {
       step = (this.syncEvents as Iterator<TEvent>).next();
@@ -295,8 +352,8 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return this.onEvent(step);
   };
 
-  private readonly onEvent = (step: IteratorResult<TEvent>): Promise<Step> | Step => {
-    if (this.state !== STREAMING) return DONE_STEP;
+  private readonly onEvent = (step: IteratorResult<TEvent>): Outcome => {
+    if (this.state !== STREAMING) return this.sink.end();
     if (step.done === true) return this.endOfEvents();
     this.eventCount++;
     if (this.aborted) return this.stop();
@@ -306,28 +363,28 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     } catch (error) {
       return this.fail(error);
     }
-    if (parts === undefined) return this.next();
+    if (parts === undefined) return this.advance();
     if (!Array.isArray(parts)) {
       const part = parts as ModelStreamPart;
       // The hot path: one part, after the first delta.
-      if (this.delivered) return { value: part, done: false };
+      if (this.delivered) return this.sink.part(part);
       this.queue.push(part);
       if (isDelta(part)) this.delivered = true;
-      return this.next();
+      return this.advance();
     }
     for (const part of parts as readonly ModelStreamPart[]) {
       if (!this.delivered && isDelta(part)) this.delivered = true;
       this.queue.push(part);
     }
-    return this.next();
+    return this.advance();
   };
 
-  private readonly onFailure = (error: unknown): Promise<Step> | Step => {
-    if (this.state !== OPENING && this.state !== STREAMING) return DONE_STEP;
+  private readonly onFailure = (error: unknown): Outcome => {
+    if (this.state !== OPENING && this.state !== STREAMING) return this.sink.end();
     return this.fail(error);
   };
 
-  private endOfEvents(): Promise<Step> | Step {
+  private endOfEvents(): Outcome {
     if (this.aborted) return this.stop();
     if (this.idleFired) return this.fail(undefined);
     try {
@@ -338,35 +395,35 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     this.endAttempt(false);
     this.finish();
     this.draining = true;
-    return this.next();
+    return this.advance();
   }
 
-  private fail(error: unknown): Promise<Step> | Step {
+  private fail(error: unknown): Outcome {
     this.endAttempt(true);
     if (this.aborted) return this.stop();
     const failure = this.idleFired ? this.idleError() : this.options.toModelError(error);
     const wait = this.delivered || !failure.retryable || this.attempt >= this.retry.maxRetries ? undefined : backoff(this.attempt, failure, this.retry);
     if (wait === undefined) {
       this.finish();
-      return Promise.reject(failure);
+      return this.sink.fail(failure);
     }
     this.attempt++;
     this.queue.length = 0; // held parts of the failed attempt: the retry sends its own
     this.head = 0;
     this.state = WAITING;
     return delay(wait, this.options.signal).then(
-      () => (this.state === WAITING ? this.start() : DONE_STEP),
+      () => (this.state === WAITING ? this.start() : this.sink.end()),
       () => this.stop(),
     );
   }
 
   /** The run was aborted: the parts end without an error. */
-  private stop(): Step {
+  private stop(): Outcome {
     this.endAttempt(true);
     this.finish();
     this.queue.length = 0;
     this.head = 0;
-    return DONE_STEP;
+    return this.sink.end();
   }
 
   private finish(): void {
@@ -387,14 +444,14 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     this.syncEvents = undefined;
   }
 
-  private takeQueued(): Step {
+  private takeQueued(): ModelStreamPart {
     const part = this.queue[this.head] as ModelStreamPart;
     this.queue[this.head++] = undefined as unknown as ModelStreamPart;
     if (this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
     }
-    return { value: part, done: false };
+    return part;
   }
 
   private armWatchdog(): void {

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ChatModel,
   InvalidArgumentError,
   ModelError,
   resolveIdleTimeoutMs,
   resolveRetryOptions,
   retryingProviderStream,
+  type Message,
+  type ModelCallOptions,
   type ModelStreamPart,
   type ProviderStream,
+  type StreamEvent,
   type RetryingProviderStreamOptions,
 } from '../src/index.ts';
 
@@ -274,6 +278,102 @@ describe('retryingProviderStream: abort', () => {
     expect(recorded.signals[0]?.aborted).toBe(true);
     expect(recorded.closed[0]).toBe(true);
     expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+/** A model whose `_stream` returns the scripted provider stream: the run drives it itself. */
+class ScriptedModel extends ChatModel {
+  readonly provider = 'test';
+  readonly model = 'test-1';
+  recorded: Recorded | undefined;
+  private readonly attempts: Attempt[];
+
+  constructor(attempts: Attempt[]) {
+    super();
+    this.attempts = attempts;
+  }
+
+  protected _stream(_messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
+    const { stream, recorded } = scriptedProvider(this.attempts, { signal: call.signal });
+    this.recorded = recorded;
+    return stream;
+  }
+}
+
+/** Runs the model with one sync handler; gives what the consumer and the handler saw. */
+async function runDriven(model: ScriptedModel, options: { signal?: AbortSignal; onEvent?: (event: StreamEvent) => void } = {}) {
+  const handled: StreamEvent[] = [];
+  const consumed: StreamEvent[] = [];
+  const stream = model.stream('Hi', { signal: options.signal, callbacks: [{ onChatEvent: (event) => void handled.push(event) }] });
+  let error: unknown;
+  try {
+    for await (const event of stream) {
+      consumed.push(event);
+      options.onEvent?.(event);
+    }
+  } catch (caught) {
+    error = caught;
+  }
+  const result = await stream.then(
+    (value) => value,
+    () => undefined,
+  );
+  return { handled, consumed, error, result };
+}
+
+describe('retryingProviderStream driven by a run (one promise step per SDK event)', () => {
+  it('stamps several parts from one event in order and gives consumer and handler the same events', async () => {
+    const model = new ScriptedModel([{ events: [meta, { type: 'usage', usage: { inputTokens: 3 } }, text('Hello'), [text(' there'), text('!')], undefined, [{ type: 'usage', usage: { outputTokens: 4 } }, finish]] }]);
+    const { handled, consumed, error, result } = await runDriven(model);
+    expect(error).toBeUndefined();
+    expect(consumed.map((event) => event.type)).toEqual(['start', 'usage', 'text-delta', 'text-delta', 'text-delta', 'usage', 'finish']);
+    expect(consumed.map((event) => event.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(handled).toEqual(consumed);
+    expect(result?.text).toBe('Hello there!');
+    expect(result?.responseId).toBe('r1');
+    expect(result?.usage).toEqual({ inputTokens: 3, outputTokens: 4 });
+  });
+
+  it('retries before the first delta invisibly, and fails the run on an error after it', async () => {
+    const retried = new ScriptedModel([{ events: [{ ...meta, responseId: 'failed' }], ending: retryable() }, { events: [meta, text('ok'), finish] }]);
+    const first = await runDriven(retried);
+    expect(first.error).toBeUndefined();
+    expect(first.consumed.map((event) => event.type)).toEqual(['start', 'text-delta', 'finish']);
+    expect(first.result?.responseId).toBe('r1');
+    expect(retried.recorded?.signals).toHaveLength(2);
+
+    const failed = new ScriptedModel([{ events: [text('partial')], ending: retryable() }, { events: [text('never')] }]);
+    const second = await runDriven(failed);
+    expect((second.error as ModelError).code).toBe('server_error');
+    expect(second.consumed.map((event) => event.type)).toEqual(['start', 'text-delta', 'error', 'finish']);
+    expect(second.consumed.at(-1)).toMatchObject({ type: 'finish', reason: 'error' });
+    expect(failed.recorded?.signals).toHaveLength(1);
+  });
+
+  it('finishes as aborted with the partial message when the run is stopped, aborting the request', async () => {
+    const controller = new AbortController();
+    const model = new ScriptedModel([{ events: [text('a'), text('b')], ending: 'stall' }]);
+    const { consumed, error, result } = await runDriven(model, {
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'text-delta' && event.text === 'b') controller.abort();
+      },
+    });
+    expect(error).toBeUndefined();
+    expect(result?.finishReason).toBe('aborted');
+    expect(result?.text).toBe('ab');
+    expect(consumed.at(-1)).toMatchObject({ type: 'finish', reason: 'aborted' });
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+  });
+
+  it('aborts the request and closes the events when the consumer leaves the loop', async () => {
+    const model = new ScriptedModel([{ events: [text('a'), text('b'), text('c')], ending: 'stall' }]);
+    for await (const event of model.stream('Hi')) {
+      if (event.type === 'text-delta') break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+    expect(model.recorded?.closed[0]).toBe(true);
   });
 });
 

@@ -2,15 +2,15 @@ import OpenAI from 'openai';
 import {
   ChatModel,
   InvalidArgumentError,
-  resolveIdleTimeoutMs,
-  resolveRetryOptions,
+  resolveProviderRequestOptions,
   retryingProviderStream,
   type ChatModelOptions,
   type Message,
   type ModelCallOptions,
   type ModelStreamPart,
+  type ProviderRequestOptions,
   type ProviderStream,
-  type RetryOptions,
+  type ResolvedProviderRequestOptions,
 } from '@sluice/core';
 import type { ChatTool } from './chat-tool.js';
 import { chatCompletionStream, chatStream, type ChatChunk, type ChatCompletionBody } from './openai-chat-stream.js';
@@ -19,7 +19,7 @@ import { toChatMessages, toChatTools, toResponsesInput, toResponsesTools } from 
 import { responseBodyStream, responsesStream, type ResponseBody, type ResponsesEvent } from './openai-responses-stream.js';
 
 /** Options of `ChatOpenAI`; every one is optional. */
-export interface ChatOpenAIOptions extends ChatModelOptions {
+export interface ChatOpenAIOptions extends ChatModelOptions, ProviderRequestOptions {
   /** The model. Default `gpt-4o-mini`. */
   model?: string;
   /** The API key. Default: `OPENAI_API_KEY`. Not used with `client`. */
@@ -44,20 +44,9 @@ export interface ChatOpenAIOptions extends ChatModelOptions {
   includeUsage?: boolean;
   /** Extra request body fields, sent as they are (provider-specific parameters). */
   extraBody?: Record<string, unknown>;
-  /**
-   * Fails the run with a retryable `stream_idle_timeout` when no data arrived for this long
-   * (the SDK's own timeout stops at the response headers). Default 120000; 0 turns it off.
-   */
-  idleTimeoutMs?: number;
-  /** Retries of a request that failed before its first delta. Default 2. */
-  maxRetries?: number;
-  /** Backoff between retries (`retry-after` headers take precedence). */
-  retry?: RetryOptions;
   /** The SDK's request timeout, up to the response headers. Default: the SDK's (10 minutes). */
   timeoutMs?: number;
 }
-
-const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /**
  * A chat model over the official `openai` SDK: Chat Completions (default) or the Responses
@@ -82,8 +71,7 @@ export class ChatOpenAI extends ChatModel {
   /** The SDK client the model sends its requests with. */
   readonly client: OpenAI;
   private readonly options: ChatOpenAIOptions;
-  private readonly retry: Required<RetryOptions>;
-  private readonly idleTimeoutMs: number;
+  private readonly requests: ResolvedProviderRequestOptions;
 
   constructor(options: ChatOpenAIOptions = {}) {
     super(options);
@@ -91,13 +79,9 @@ export class ChatOpenAI extends ChatModel {
     if (api !== 'chat' && api !== 'responses') {
       throw new InvalidArgumentError({ argument: 'api', message: `[sluice/openai] api must be "chat" or "responses" (got ${JSON.stringify(api)})` });
     }
-    if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
-      throw new InvalidArgumentError({ argument: 'model', message: '[sluice/openai] model must be a non-empty string, e.g. "gpt-4o-mini"' });
-    }
+    this.requests = resolveProviderRequestOptions(options, { packageName: 'sluice/openai', model: 'gpt-4o-mini' });
     this.api = api;
-    this.model = options.model ?? 'gpt-4o-mini';
-    this.retry = resolveRetryOptions(options.retry, options.maxRetries, 'sluice/openai');
-    this.idleTimeoutMs = resolveIdleTimeoutMs(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'sluice/openai');
+    this.model = this.requests.model;
     this.options = options;
     this.client = options.client ?? ChatOpenAI.createClient(options);
   }
@@ -118,11 +102,7 @@ export class ChatOpenAI extends ChatModel {
   protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
     const streaming = call.streaming;
     const body = this.api === 'chat' ? this.chatBody(messages, streaming) : this.responsesBody(messages, streaming);
-    const requestOptions = (signal: AbortSignal) => ({
-      signal,
-      maxRetries: 0,
-      ...(this.options.timeoutMs === undefined ? {} : { timeout: this.options.timeoutMs }),
-    });
+    const requests = this.requests;
     // The SDK's parameter types are wide unions; the body is built from sluice's options.
     const client = this.client as unknown as {
       chat: { completions: { create(body: unknown, options: unknown): Promise<unknown> } };
@@ -130,19 +110,19 @@ export class ChatOpenAI extends ChatModel {
     };
     const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
       if (this.api === 'chat') {
-        const result = await client.chat.completions.create(body, requestOptions(signal));
+        const result = await client.chat.completions.create(body, requests.requestOptions(signal));
         return (streaming ? chatStream(result as AsyncIterable<ChatChunk>) : chatCompletionStream(result as ChatCompletionBody)) as ProviderStream<never>;
       }
-      const result = await client.responses.create(body, requestOptions(signal));
+      const result = await client.responses.create(body, requests.requestOptions(signal));
       return (streaming ? responsesStream(result as AsyncIterable<ResponsesEvent>) : responseBodyStream(result as ResponseBody)) as ProviderStream<never>;
     };
     return retryingProviderStream({
       provider: 'openai',
       signal: call.signal,
-      retry: this.retry,
-      idleTimeoutMs: streaming ? this.idleTimeoutMs : 0,
+      retry: requests.retry,
+      idleTimeoutMs: streaming ? requests.idleTimeoutMs : 0,
       open,
-      toModelError: (error) => toModelError(error),
+      toModelError,
     });
   }
 

@@ -108,7 +108,7 @@ export function chatStream(events: AsyncIterable<ChatChunk>): ProviderStream<Cha
     },
     end() {
       // Without its finish chunk the answer may be cut short: never report that as success.
-      if (!finished) throw truncatedError('openai', 'its finish_reason chunk');
+      if (!finished) throw truncatedError('its finish_reason chunk');
     },
   };
 }

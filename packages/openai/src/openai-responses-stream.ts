@@ -122,7 +122,7 @@ export function responsesStream(events: AsyncIterable<ResponsesEvent>): Provider
       }
     },
     end() {
-      if (!ended) throw truncatedError('openai', 'response.completed (or response.incomplete / response.failed)');
+      if (!ended) throw truncatedError('response.completed (or response.incomplete / response.failed)');
     },
   };
 }
