@@ -13,6 +13,7 @@ import {
   StorageError,
   tableNames,
 } from '../src/index.ts';
+import { faultyDialect } from './fault-dialect.ts';
 
 // An in-memory SQLite database: these tests are about arguments and behaviour, not durability.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -99,6 +100,25 @@ describe('the writer', () => {
     expect(handler.counters).toMatchObject({ queued: 0, written: 1, batches: 1 });
     expect(await new ChatHistoryStore({ db }).eventsAfter('flushed')).toEqual([{ type: 'text-delta', seq: 0, text: 'x' }]);
     await handler.close();
+  });
+
+  test('what arrives during a write waits for company: fewer, fuller transactions', async () => {
+    // Every statement takes 3 ms (as over a network); 20 runs stream 500 tokens/s each for 0.4 s.
+    const database = new Database(':memory:');
+    const slow = new Kysely<Record<string, never>>({ dialect: faultyDialect(new SqliteDialect({ database }), { delayMs: 3 }) });
+    await migrateToLatest(slow);
+    const handler = new ChatHistoryHandler({ db: slow, batchSize: 5000, flushIntervalMs: 25 });
+    const tokens = Array.from({ length: 196 }, (_, index) => ` t${index}`);
+    const model = new FakeChatModel({ tokens, rate: 500, callbacks: [handler] });
+    await Promise.all(Array.from({ length: 20 }, (_, run) => model.invoke('go', { conversationId: `load-${run}` })));
+    const { written, batches } = handler.counters;
+    expect(written).toBeGreaterThanOrEqual(20 * 200);
+    // Written as it came in during each write, it took a transaction per write (44 here); waiting
+    // for company, about one per flush interval and write (7 here), plus the runs' ends, which
+    // never wait.
+    expect(batches).toBeLessThanOrEqual(20);
+    await handler.close();
+    await slow.destroy();
   });
 
   test('a dialect passed instead of a db is opened and closed by the handler', async () => {
