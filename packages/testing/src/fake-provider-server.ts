@@ -235,3 +235,24 @@ export async function startFakeProviderServer(wire: ProviderWire, options: FakeS
   };
   return fake;
 }
+
+/** Answers a non-streamed request: the reply as JSON, or its fault (a stall delays it, a reset cuts it, the others answer 500). */
+export async function answerJson(context: RouteContext, build: () => Record<string, unknown>): Promise<RequestOutcome> {
+  const { reply, exchange } = context;
+  const fault = reply.fault;
+  // A non-streamed request has no stream to break: a stall delays the answer, a reset cuts it,
+  // and the other faults answer 500.
+  if (fault?.type === 'reset') {
+    exchange.response.socket?.resetAndDestroy();
+    return 'fault';
+  }
+  if (fault?.type === 'stall') {
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, fault.stallMs ?? 2 ** 31 - 1)), exchange.gone]);
+    if (exchange.clientGone) return 'client-closed';
+  } else if (fault !== undefined) {
+    return context.fail({ status: 500, message: `Scripted ${fault.type} on a non-streamed request.` });
+  }
+  exchange.response.writeHead(200, { 'content-type': 'application/json' });
+  exchange.response.end(JSON.stringify(build()));
+  return 'completed';
+}

@@ -1,5 +1,5 @@
 import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType } from './anthropic-messages-wire.js';
-import { startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
+import { answerJson, startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
 import { streamFrames } from './sse-frame-writer.js';
 
 const anthropicWire: ProviderWire = {
@@ -29,22 +29,7 @@ const anthropicWire: ProviderWire = {
               ? 'messages: at least one message is required'
               : undefined;
       if (problem !== undefined) return context.fail({ status: 400, errorType: 'invalid_request_error', message: problem });
-      if (body.stream !== true) {
-        const fault = reply.fault;
-        if (fault?.type === 'reset') {
-          exchange.response.socket?.resetAndDestroy();
-          return 'fault';
-        }
-        if (fault?.type === 'stall') {
-          await Promise.race([new Promise((resolve) => setTimeout(resolve, fault.stallMs ?? 2 ** 31 - 1)), exchange.gone]);
-          if (exchange.clientGone) return 'client-closed';
-        } else if (fault !== undefined) {
-          return context.fail({ status: 500, message: `Scripted ${fault.type} on a non-streamed request.` });
-        }
-        exchange.response.writeHead(200, { 'content-type': 'application/json' });
-        exchange.response.end(JSON.stringify(messageResponse(body, reply, sequence)));
-        return 'completed';
-      }
+      if (body.stream !== true) return answerJson(context, () => messageResponse(body, reply, sequence));
       return streamFrames(exchange, {
         frames: messageFrames(body, reply, sequence),
         tokenDelayMs: context.tokenDelayMs,

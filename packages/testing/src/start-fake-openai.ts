@@ -1,4 +1,4 @@
-import { startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire, type RouteContext } from './fake-provider-server.js';
+import { answerJson, startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire, type RouteContext } from './fake-provider-server.js';
 import { chatCompletion, chatCompletionFrames, chatErrorFrames } from './openai-chat-wire.js';
 import { responsesErrorFrames, responsesFrames, responsesObject } from './openai-responses-wire.js';
 import type { RequestOutcome } from './recorded-request.js';
@@ -18,25 +18,6 @@ function openAIErrorCode(status: number): string | null {
   return null;
 }
 
-async function answerJson(context: RouteContext, build: () => Record<string, unknown>): Promise<RequestOutcome> {
-  const { reply, exchange } = context;
-  const fault = reply.fault;
-  // A non-streamed request has no stream to break: a stall delays the answer, a reset cuts it,
-  // and the other faults answer 500.
-  if (fault?.type === 'reset') {
-    exchange.response.socket?.resetAndDestroy();
-    return 'fault';
-  }
-  if (fault?.type === 'stall') {
-    await Promise.race([new Promise((resolve) => setTimeout(resolve, fault.stallMs ?? 2 ** 31 - 1)), exchange.gone]);
-    if (exchange.clientGone) return 'client-closed';
-  } else if (fault !== undefined) {
-    return context.fail({ status: 500, message: `Scripted ${fault.type} on a non-streamed request.` });
-  }
-  exchange.response.writeHead(200, { 'content-type': 'application/json' });
-  exchange.response.end(JSON.stringify(build()));
-  return 'completed';
-}
 
 function requireField(context: RouteContext, field: string, check: (value: unknown) => boolean, what: string): RequestOutcome | undefined {
   if (check(context.body[field])) return undefined;
