@@ -129,7 +129,9 @@ export default async function httpServer(): Promise<BenchReport> {
       '',
       table(['server', 'events / s', 'server CPU ns / event', 'vs bare route'], rows),
       '',
-      `Open idle streams: ${IDLE_STREAMS.toLocaleString('en-US')} SSE responses of stalled runs held open at once: **${fixed(heapPerStream / 1024, 1)} KiB of heap** and ${fixed(rssPerStream / 1024, 1)} KiB of RSS per stream (server process, after GC).`,
+      `Open idle streams: ${IDLE_STREAMS.toLocaleString('en-US')} SSE responses of stalled runs held open at once: **${fixed(heapPerStream / 1024, 1)} KiB of heap per stream** (each with its run, lanes, hub entry and response), server process, after GC; ${
+        rssPerStream >= 512 ? `${fixed(rssPerStream / 1024, 1)} KiB of RSS per stream` : 'its RSS did not grow measurably (the heap fit in pages it already had)'
+      }.`,
     ].join('\n');
     return {
       title: 'HTTP streaming (chatRouter vs bare Express vs AI SDK)',
