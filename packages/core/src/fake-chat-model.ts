@@ -63,7 +63,7 @@ The happiest drink that I have ever found.`;
 export function defaultFakeReply(messages: readonly Message[]): string {
   const prompt = [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
   if (/\bsong\b/i.test(prompt)) return sparklingWaterSong;
-  return `This is sluice's fake model. You said: "${prompt}". It streams this reply token by token, deterministically, so examples and tests run without an API key. Set a provider's API key to talk to a real model.`;
+  return `This is sluice's built-in model, happy to help. You said: "${prompt}". It streams this reply token by token, deterministically, so examples and tests run without an API key. Set a provider's API key to talk to a real model.`;
 }
 
 /**
