@@ -335,3 +335,10 @@ export class ProtocolServer {
     write();
   }
 }
+
+/** Every event an iterable yields, in order. */
+export async function collect(iterable: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  for await (const event of iterable) events.push(event);
+  return events;
+}

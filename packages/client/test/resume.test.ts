@@ -1,7 +1,7 @@
 import type { StreamEvent } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resumeRun, streamChat, type ChatStatus, type ResumeAttempt } from '../src/index.js';
-import { ProtocolServer } from './protocol-server.js';
+import { collect, ProtocolServer } from './protocol-server.js';
 
 let server: ProtocolServer;
 let baseURL: string;
@@ -15,12 +15,6 @@ beforeAll(async () => {
   baseURL = await server.start();
 });
 afterAll(() => server.close());
-
-async function collect(iterable: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const events: StreamEvent[] = [];
-  for await (const event of iterable) events.push(event);
-  return events;
-}
 
 function seqs(events: StreamEvent[]): number[] {
   return events.map((event) => event.seq);

@@ -1,7 +1,7 @@
-import { SluiceError, type StreamEvent } from '@sluice/core';
+import { SluiceError } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConversation, streamChat, SluiceClientError, type ChatStatus } from '../src/index.js';
-import { ProtocolServer } from './protocol-server.js';
+import { collect, ProtocolServer } from './protocol-server.js';
 
 let server: ProtocolServer;
 let baseURL: string;
@@ -12,12 +12,6 @@ beforeAll(async () => {
   baseURL = await server.start();
 });
 afterAll(() => server.close());
-
-async function collect(iterable: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const events: StreamEvent[] = [];
-  for await (const event of iterable) events.push(event);
-  return events;
-}
 
 describe('streamChat', () => {
   it('yields the run\'s events in seq order and keeps the text so far', async () => {
