@@ -247,10 +247,7 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       // A failed run has published its error and finish events; the result says the rest.
     }
     // Resolves once every handler (storage included) has finished with the run.
-    const result = await Promise.resolve(stream).then(
-      (value) => value,
-      () => undefined,
-    );
+    const result = await Promise.resolve(stream).catch(() => undefined);
     if (memory !== undefined) {
       const reply = result?.message;
       memory.append(conversationId, reply === undefined ? newMessages : [...newMessages, reply]);
