@@ -36,6 +36,15 @@ export interface SentenceSegmenterOptions {
    * Default: none.
    */
   entities?: boolean | readonly string[];
+  /**
+   * How many possible sentence ends may wait for one wink read. Default 1: wink reads the
+   * window as soon as the first word after a possible end is complete, so each sentence comes
+   * out right then. With more, wink reads a run of up to this many sentences in one go (each
+   * read has a fixed cost of a few µs, whatever its length), so a burst of text costs less;
+   * `drain()` reads whatever is waiting, whenever the caller chooses (`SentimentHandler` does
+   * when the event loop gets a turn). Sentences, spans and scores are the same either way.
+   */
+  maxPendingSentences?: number;
 }
 
 /** What a segmenter has done so far: what wink was asked to read, and how often. */
@@ -57,6 +66,7 @@ const DEFAULT_MAX_SENTENCE_CHARS = 1000;
 const MIN_MAX_SENTENCE_CHARS = 16;
 const NO_SENTENCES: readonly Sentence[] = Object.freeze([]);
 
+const DEFAULT_MAX_PENDING_SENTENCES = 1;
 const FULL_STOP = 46;
 const EXCLAMATION = 33;
 const QUESTION = 63;
@@ -64,6 +74,11 @@ const LINE_FEED = 10;
 const SPACE = 32;
 const LOWER_A = 97;
 const LOWER_Z = 122;
+const UPPER_A = 65;
+const UPPER_Z = 90;
+// A word this short ending in `.` and starting in upper case may be an abbreviation ("Dr.",
+// "Mrs.", "St."): the word after it is a doubtful sentence start.
+const ABBREVIATION_CHARS = 4;
 
 /**
  * Characters that end a word for the segmenter: the window is only ever cut after a complete
@@ -122,29 +137,7 @@ function skipTrimmed(text: string, from: number): number {
   return index;
 }
 
-/**
- * Where each of wink's sentences after the first starts in `window` (the offset of its first
- * token), into `starts`. wink's tokens are lossless (the text is their values, each after its
- * preceding spaces), so walking token values back from the window's end places them; only the
- * tokens after the first sentence are read, in the common case the one or two words of the
- * pending sentence. False should a token's value not be found (a contraction wink expands).
- */
-function placeSentences(window: string, sentences: Sentences, count: number, starts: number[]): boolean {
-  let position = window.length;
-  for (let sentence = count - 1; sentence > 0; sentence--) {
-    const values = sentences.itemAt(sentence).tokens().out() as string[];
-    for (let token = values.length - 1; token >= 0; token--) {
-      const value = values[token] as string;
-      const at = window.lastIndexOf(value, position - value.length);
-      if (at < 0) return false;
-      position = at;
-    }
-    starts[sentence] = position;
-  }
-  return true;
-}
-
-/** The slow way, should a token value not be found: search each sentence's text. */
+/** The slow way, should a token value not be found in the text: search each sentence's text. */
 function searchSentences(window: string, sentences: Sentences, count: number, starts: number[]): void {
   let cursor = 0;
   for (let index = 0; index < count; index++) {
@@ -165,10 +158,13 @@ function searchSentences(window: string, sentences: Sentences, count: number, st
  * end is likely: a word ending in `.`, `!` or `?` (maybe with closing quotes or brackets), or a
  * blank line (`\n\n`, wink's paragraph break), followed by another word; otherwise a chunk
  * costs a pass over its own characters. (wink also splits inside a word, `example.com`: such
- * a split is found, the same, at the next read.) The window is
- * read only at word ends, positions fixed by the text alone, so the sentences (and scores)
- * are the same however the text was split into chunks, and match wink on the whole text.
- * `flush()` emits the rest at the end of the message.
+ * a split is found, the same, at the next read.) The window is only ever read up to a word
+ * end, so every sentence but the window's last is followed by a complete word, all wink needs
+ * to decide it: the sentences (and scores) are the same however the text was split into
+ * chunks, and match wink on the whole text. `flush()` emits the rest at the end of the message.
+ *
+ * With `maxPendingSentences` above 1, wink reads a run of several sentences in one read instead
+ * of one read per sentence (cheaper: a read has a fixed cost), and `drain()` reads what waits.
  *
  * One segmenter per message. Scores come from the same wink read that found the sentence:
  * wink scores each sentence on its own tokens (negation does not cross a sentence end).
@@ -189,6 +185,7 @@ export class SentenceSegmenter {
 
   private readonly nlp: WinkNlp;
   private readonly maxSentenceChars: number;
+  private readonly maxPendingSentences: number;
   private readonly entityTypes: ReadonlySet<string> | undefined;
   private readonly sentimentOf: (spanItem: number[]) => number;
   private readonly detail: () => unknown;
@@ -198,19 +195,31 @@ export class SentenceSegmenter {
   private windowStart = 0;
   private length = 0;
   private previousCode = SPACE;
+  // Where the current word starts in the message.
+  private wordStart = 0;
   // The current word has a `.`, `!` or `?` followed by nothing but closing marks so far.
   private endSeen = false;
+  // ...the last of those marks, and whether it followed a `.` ("Wait...").
+  private lastMark = 0;
+  private ellipsis = false;
   // A word ended that way, or a blank line: a sentence may end there.
   private endedWord = false;
-  // ... and the next word has started: wink reads the window when it ends.
+  // ...and that end is doubtful (an ellipsis, a bare blank line), or an abbreviation such as
+  // "Dr." most likely is no end at all.
+  private endDoubtful = false;
+  private endAbbreviated = false;
+  // ...and the next word has started, not in lower case: wink reads once that word ends.
   private armed = false;
-  // Where the window may split: the starts of words after possible sentence ends, and
-  // `.`, `!`, `?` inside a word. With exactly one and wink finding two sentences, the split
-  // is there and no token walk is needed.
-  private candidates = 0;
-  private inWordEnds = 0;
-  private candidateStart = 0;
-  private candidateCode = 0;
+  // Possible ends whose next word is complete, not yet read; and where the last of those words ended.
+  private due = 0;
+  private dueEnd = 0;
+  // Where the window may split, in message offsets, in order: the starts of words after
+  // possible sentence ends, and the characters after `.`, `!`, `?` inside a word. A doubtful
+  // one is stored as its bitwise complement (negative). While the window holds no doubtful
+  // split and wink finds exactly one sentence per split, the splits are the sentence starts
+  // and no token walk is needed.
+  private readonly splits: number[] = [];
+  private doubtfulSplits = 0;
   // Where each sentence of the last read starts in its window (reused from read to read).
   private readonly starts: number[] = [];
   private scoreSum = 0;
@@ -230,11 +239,19 @@ export class SentenceSegmenter {
         message: `[sluice/wink-nlp] maxSentenceChars must be an integer >= ${MIN_MAX_SENTENCE_CHARS} (got ${String(max)})`,
       });
     }
+    const pending = options.maxPendingSentences ?? DEFAULT_MAX_PENDING_SENTENCES;
+    if (!Number.isInteger(pending) || pending < 1) {
+      throw new InvalidArgumentError({
+        argument: 'maxPendingSentences',
+        message: `[sluice/wink-nlp] maxPendingSentences must be an integer >= 1 (got ${String(pending)})`,
+      });
+    }
     this.entityTypes = entityTypesOf(options.entities);
     const wantsEntities = this.entityTypes !== undefined;
     this.nlp = options.nlp ?? sharedWinkNlp(wantsEntities);
     if (options.nlp !== undefined) assertWinkPipe(options.nlp, wantsEntities);
     this.maxSentenceChars = max;
+    this.maxPendingSentences = pending;
     this.sentimentOf = this.nlp.its.sentiment;
     this.detail = this.nlp.its.detail;
   }
@@ -242,6 +259,14 @@ export class SentenceSegmenter {
   /** Characters of the message received so far. */
   get receivedChars(): number {
     return this.length;
+  }
+
+  /**
+   * Possible sentence ends waiting for a wink read (always 0 with `maxPendingSentences` 1):
+   * `drain()` reads them.
+   */
+  get pendingSentences(): number {
+    return this.due;
   }
 
   /**
@@ -259,35 +284,65 @@ export class SentenceSegmenter {
     const base = this.length;
     // Characters of `text` before `taken` are already in `parts`.
     let taken = 0;
-    // The scan state lives in locals for the loop (a read changes none of these three).
+    // The scan state lives in locals for the loop (a read changes none of these).
     let previous = this.previousCode;
     let endSeen = this.endSeen;
     let endedWord = this.endedWord;
-    // A word ending past this index of `text` makes the window too long.
+    // A word ending past this index of `text` makes the window too long; past `soon`, sentences
+    // waiting for a read are read at once, so that a run of them never makes it too long.
     let limit = this.windowStart + this.maxSentenceChars - base;
+    let soon = limit - (this.maxSentenceChars >> 1);
     for (let index = 0; index < text.length; index++) {
       const code = text.charCodeAt(index);
       if (code <= QUESTION) {
         if (isWordBreak(code)) {
           if (!isWordBreak(previous)) {
-            if (this.armed || index > limit) {
-              found = this.scan(this.window(text, taken, index), base + index, index > limit, found);
+            // A word ends here.
+            let doubtBehind = false;
+            if (this.armed) {
+              this.armed = false;
+              this.due++;
+              this.dueEnd = base + index;
+              doubtBehind = this.doubtfulSplits > 0;
+            }
+            if (this.due > 0 && (this.due >= this.maxPendingSentences || doubtBehind || index > soon)) {
+              // A likely end after a doubtful split makes the window read at once: the sentences
+              // from that split on are placed by walking wink's tokens, which is cheap over a
+              // sentence or two only.
+              found = this.scan(this.window(text, taken, index), base + index, false, found);
               taken = index;
               limit = this.windowStart + this.maxSentenceChars - base;
+              soon = limit - (this.maxSentenceChars >> 1);
+            }
+            if (index > limit) {
+              found = this.scan(this.window(text, taken, index), base + index, true, found);
+              taken = index;
+              limit = this.windowStart + this.maxSentenceChars - base;
+              soon = limit - (this.maxSentenceChars >> 1);
             }
             // The word just ended with `.`, `!` or `?` (and closing marks): the next word may
             // start a sentence.
             if (endSeen) {
               endSeen = false;
               endedWord = true;
+              this.endAbbreviated = this.lastMark === FULL_STOP && !this.ellipsis && this.mayBeAbbreviation(text, base, taken, index);
+              this.endDoubtful = this.ellipsis || this.endAbbreviated;
             }
           }
           // wink's paragraph break: a line feed right after another.
-          if (code === LINE_FEED && previous === LINE_FEED) endedWord = true;
+          if (code === LINE_FEED && previous === LINE_FEED && !endedWord) {
+            endedWord = true;
+            // Whether wink ends a sentence there depends on what else is in the gap.
+            this.endDoubtful = true;
+            this.endAbbreviated = false;
+          }
+          this.wordStart = base + index + 1;
           previous = code;
           continue;
         }
         if (code === FULL_STOP || code === EXCLAMATION || code === QUESTION) {
+          this.ellipsis = endSeen && code === FULL_STOP && previous === FULL_STOP;
+          this.lastMark = code;
           endSeen = true;
           previous = code;
           continue;
@@ -296,16 +351,16 @@ export class SentenceSegmenter {
       // Any other character: it matters only right after a possible sentence end.
       if (endedWord) {
         endedWord = false;
-        this.candidates++;
-        this.candidateStart = base + index;
-        this.candidateCode = code;
         // A sentence hardly ever starts in lower case, while "e.g. this", "approx. five" and
-        // "5 p.m. today" are common: wink reads the window at the next likely end instead,
-        // which finds the same sentences, a little later.
-        if (code < LOWER_A || code > LOWER_Z) this.armed = true;
+        // "5 p.m. today" are common, and "Dr. Lee" or "Mrs. Jones" hardly ever end one: wink
+        // reads the window at the next likely end instead, which finds the same sentences, a
+        // little later.
+        const lower = code >= LOWER_A && code <= LOWER_Z;
+        if (!lower && !this.endAbbreviated) this.armed = true;
+        this.addSplit(base + index, !lower && !this.endDoubtful && isAsciiAlphanumeric(code));
       } else if (endSeen && !isClosingMark(code)) {
         endSeen = false;
-        this.inWordEnds++;
+        this.addSplit(base + index, false);
       }
       previous = code;
     }
@@ -328,6 +383,18 @@ export class SentenceSegmenter {
   }
 
   /**
+   * Reads the sentences waiting for a wink read now (see `maxPendingSentences`) and gives those
+   * it completed; nothing when none waits.
+   */
+  drain(): readonly Sentence[] {
+    if (this.due === 0 || this.flushed) return NO_SENTENCES;
+    const parts = this.parts;
+    const whole = parts.length === 1 ? (parts[0] as string) : parts.join('');
+    parts.length = 0;
+    return this.readTo(whole, this.dueEnd, undefined) ?? NO_SENTENCES;
+  }
+
+  /**
    * wink-nlp's score for the whole message so far: the mean of its sentences' scores, as wink
    * computes a document's score (0 for an empty message). Final after `flush()`.
    */
@@ -336,13 +403,120 @@ export class SentenceSegmenter {
     return count === 0 ? 0 : this.scoreSum / count;
   }
 
-  /** The window's text up to `end` in the current chunk, as one string. */
+  /** The window's text up to `end` in the current chunk, as one string; `parts` is left empty. */
   private window(text: string, taken: number, end: number): string {
     const parts = this.parts;
     if (taken < end) parts.push(text.slice(taken, end));
     const window = parts.length === 1 ? (parts[0] as string) : parts.join('');
     parts.length = 0;
     return window;
+  }
+
+  /** wink reads `whole` (the window so far) up to the message offset `cut`, a word end; the rest waits. */
+  private readTo(whole: string, cut: number, found: Sentence[] | undefined): Sentence[] | undefined {
+    const split = cut - this.windowStart;
+    if (split >= whole.length) return this.scan(whole, cut, false, found);
+    const rest = whole.slice(split);
+    const result = this.scan(whole.slice(0, split), cut, false, found);
+    this.parts.push(rest);
+    return result;
+  }
+
+  /**
+   * Whether the word that just ended (at `index` of `text`, with a final `.`) may be an
+   * abbreviation: short and capitalised, "Dr.", "Mrs.", "St.". Only its first character is
+   * looked at, in `text` or in the parts before it.
+   */
+  private mayBeAbbreviation(text: string, base: number, taken: number, index: number): boolean {
+    const start = this.wordStart;
+    if (base + index - start > ABBREVIATION_CHARS) return false;
+    let code: number;
+    if (start >= base) {
+      code = text.charCodeAt(start - base);
+    } else {
+      code = SPACE;
+      let partEnd = base + taken;
+      for (let part = this.parts.length - 1; part >= 0; part--) {
+        const value = this.parts[part] as string;
+        const partStart = partEnd - value.length;
+        if (start >= partStart) {
+          code = value.charCodeAt(start - partStart);
+          break;
+        }
+        partEnd = partStart;
+      }
+    }
+    return code >= UPPER_A && code <= UPPER_Z;
+  }
+
+  private addSplit(at: number, plain: boolean): void {
+    if (plain) {
+      this.splits.push(at);
+    } else {
+      this.splits.push(~at);
+      this.doubtfulSplits++;
+    }
+  }
+
+  /** Forgets the splits at or before the message offset `upTo` (the window now starts there). */
+  private dropSplits(upTo: number): void {
+    const splits = this.splits;
+    let drop = 0;
+    while (drop < splits.length) {
+      const value = splits[drop] as number;
+      if ((value < 0 ? ~value : value) > upTo) break;
+      if (value < 0) this.doubtfulSplits--;
+      drop++;
+    }
+    if (drop > 0) splits.splice(0, drop);
+  }
+
+  /**
+   * Where wink's sentences 1..count-1 start in `window`, into `starts`. wink splits only after
+   * `.`, `!`, `?` or a blank line (a test checks this against the model), keeps closing marks
+   * with the sentence they close and begins the next at its first token, so its sentences start
+   * at splits the scan recorded. Once the splits before a sentence are all plain and as many as
+   * the sentences before it, they are those sentences' starts. Otherwise the sentences are placed
+   * from the window's end back, by their tokens, until that holds: in the common case no token
+   * is walked, and after a doubtful split (which makes the window read at its next likely end)
+   * only the sentences from it on. `exact` is false after a trailing blank sentence is possible
+   * (the end of a message), so the end is placed by tokens first.
+   */
+  private place(window: string, sentences: Sentences, count: number, exact: boolean, starts: number[]): void {
+    if (exact && this.startsAtSplits(window.length, count - 1, starts)) return;
+    let position = window.length;
+    for (let sentence = count - 1; sentence > 0; sentence--) {
+      const values = sentences.itemAt(sentence).tokens().out() as string[];
+      for (let token = values.length - 1; token >= 0; token--) {
+        const value = values[token] as string;
+        const at = window.lastIndexOf(value, position - value.length);
+        if (at < 0) {
+          // A token value not in the text (a contraction wink expands): search each sentence's text.
+          searchSentences(window, sentences, count, starts);
+          return;
+        }
+        position = at;
+      }
+      starts[sentence] = position;
+      if (sentence > 1 && this.startsAtSplits(position, sentence - 1, starts)) return;
+    }
+  }
+
+  /**
+   * True, with `starts[1..wanted]` filled, when the splits before the window offset `before` are
+   * all plain and exactly `wanted` many.
+   */
+  private startsAtSplits(before: number, wanted: number, starts: number[]): boolean {
+    const splits = this.splits;
+    const end = this.windowStart + before;
+    let found = 0;
+    for (let index = 0; index < splits.length; index++) {
+      const value = splits[index] as number;
+      if ((value < 0 ? ~value : value) >= end) break;
+      if (value < 0 || found === wanted) return false;
+      starts[++found] = value - this.windowStart;
+    }
+    return found === wanted;
   }
 
   /**
@@ -354,7 +528,7 @@ export class SentenceSegmenter {
     const stats = this.stats;
     stats.scans++;
     stats.scannedChars += window.length;
-    this.armed = false;
+    this.due = 0;
     // wink's API is closures made per document, and the first call of each costs more than
     // the call's own work: the sentences' scores give their count too, so in the common case
     // this is the only call.
@@ -362,22 +536,15 @@ export class SentenceSegmenter {
     const scores = sentences.out(this.sentimentOf) as unknown as number[];
     const count = scores.length;
     if (count === 1 && !all) {
-      // No sentence end after all (an abbreviation, say): keep reading.
+      // No sentence end after all (an abbreviation, say): keep reading. The splits read are
+      // not sentence ends; they stay, as doubtful ones.
       this.parts.push(window);
+      this.doubtSplits(end);
       return found;
     }
     const starts = this.starts;
     starts[0] = 0;
-    if (!all && count === 2 && this.candidates === 1 && this.inWordEnds === 0 && isAsciiAlphanumeric(this.candidateCode)) {
-      // wink splits only after `.`, `!`, `?` or a blank line, keeps closing marks with the
-      // sentence they close, and begins the next at its first token: with one candidate and
-      // the next word starting with a letter or digit, the split is at that word.
-      starts[1] = this.candidateStart - this.windowStart;
-    } else if (count > 1 && !placeSentences(window, sentences, count, starts)) {
-      searchSentences(window, sentences, count, starts);
-    }
-    this.candidates = 0;
-    this.inWordEnds = 0;
+    if (count > 1) this.place(window, sentences, count, !all, starts);
     const complete = all ? count : count - 1;
     for (let index = 0; index < complete; index++) {
       const score = scores[index] as number;
@@ -400,39 +567,28 @@ export class SentenceSegmenter {
     if (all) {
       if (!this.flushed) stats.forced++;
       this.windowStart = end;
+      this.dropSplits(end);
       return found;
     }
     const keep = skipTrimmed(window, starts[count - 1] as number);
     this.windowStart += keep;
-    const kept = window.slice(keep);
-    this.parts.push(kept);
-    this.countSplits(kept);
+    this.parts.push(keep === 0 ? window : window.slice(keep));
+    this.dropSplits(this.windowStart);
+    // Splits left in the last sentence were not sentence ends.
+    this.doubtSplits(end);
     return found;
   }
 
-  /** Counts the possible splits in the window kept after a read (usually a word or two). */
-  private countSplits(kept: string): void {
-    let endSeen = false;
-    let endedWord = false;
-    let previous = SPACE;
-    for (let index = 0; index < kept.length; index++) {
-      const code = kept.charCodeAt(index);
-      if (isWordBreak(code)) {
-        if (endSeen && !isWordBreak(previous)) endedWord = true;
-        endSeen = false;
-        if (code === LINE_FEED && previous === LINE_FEED) endedWord = true;
-      } else if (code === FULL_STOP || code === EXCLAMATION || code === QUESTION) {
-        endSeen = true;
-      } else if (endedWord) {
-        endedWord = false;
-        this.candidates++;
-        this.candidateStart = this.windowStart + index;
-        this.candidateCode = code;
-      } else if (endSeen && !isClosingMark(code)) {
-        endSeen = false;
-        this.inWordEnds++;
+  /** Marks the splits before the message offset `end` doubtful: wink did not split there. */
+  private doubtSplits(end: number): void {
+    const splits = this.splits;
+    for (let index = 0; index < splits.length; index++) {
+      const value = splits[index] as number;
+      if ((value < 0 ? ~value : value) >= end) break;
+      if (value >= 0) {
+        splits[index] = ~value;
+        this.doubtfulSplits++;
       }
-      previous = code;
     }
   }
 

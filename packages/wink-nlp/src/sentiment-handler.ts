@@ -26,6 +26,16 @@ export interface SentimentHandlerOptions {
   /** See `SentenceSegmenterOptions.maxSentenceChars`. Default 1000. */
   maxSentenceChars?: number;
   /**
+   * Sentences that may wait for one wink read while text arrives in a burst. Default 1: each
+   * sentence is read, scored and emitted as soon as the first word after it is complete. With
+   * more (8 is a good value for replays and other bursts), wink reads up to that many sentences
+   * in one read, which costs less, since each read has a fixed cost of a few µs. Sentences that
+   * wait are read as soon as the event loop gets a turn (the stream is waiting for the network,
+   * as a live model's stream mostly is), at the latest when this many wait, and always before
+   * the message event: none is ever dropped, and sentences and scores are the same.
+   */
+  maxPendingSentences?: number;
+  /**
    * Add wink's named entities to each sentence event: `true` for dates, money, e-mails, URLs
    * and hashtags, or a list of wink entity types. Default: none.
    */
@@ -33,7 +43,14 @@ export interface SentimentHandlerOptions {
 }
 
 interface RunState {
+  readonly context: HandlerContext;
   readonly segmenter: SentenceSegmenter;
+  // A drain of waiting sentences is scheduled for the next event-loop turn.
+  drainScheduled: boolean;
+  // Until onChatFlush: after it, the run's events are closed.
+  open: boolean;
+  // A drain outside a hook failed: thrown from the next hook, so the run reports it.
+  drainError: unknown;
   // The run's own aggregate when it has no conversationId (not kept after the run).
   readonly ownAggregate: SentimentAggregate | undefined;
   positive: number;
@@ -54,7 +71,9 @@ interface RunState {
  * Every hook is synchronous, so the handler runs inline with the stream and never queues: it
  * cannot stall the token stream behind a backlog or drop a sentence. Its work per chunk is a
  * scan of the chunk's characters, plus a wink read of one bounded window when a sentence may
- * have ended. One handler serves any number of concurrent runs.
+ * have ended (with `maxPendingSentences`, one read per run of sentences while text arrives in
+ * a burst, the rest as soon as the event loop gets a turn). One handler serves any number of
+ * concurrent runs.
  *
  * @example
  * ```ts
@@ -84,6 +103,7 @@ export class SentimentHandler implements CallbackHandler {
   private readonly neutralThreshold: number;
   private readonly trendWindow: number;
   private readonly maxSentenceChars: number | undefined;
+  private readonly maxPendingSentences: number | undefined;
   private readonly entities: boolean | readonly string[] | undefined;
   private readonly conversations: ConversationAggregates;
   // Per run, keyed by the run's handler context (one object per run and handler): no lookup
@@ -98,6 +118,7 @@ export class SentimentHandler implements CallbackHandler {
     this.trendWindow = numberOption('trendWindow', options.trendWindow, 10, (value) => Number.isInteger(value) && value >= 2, 'an integer >= 2');
     const maxConversations = numberOption('maxConversations', options.maxConversations, 10_000, (value) => Number.isInteger(value) && value >= 1, 'an integer >= 1');
     this.maxSentenceChars = options.maxSentenceChars;
+    this.maxPendingSentences = options.maxPendingSentences;
     this.entities = options.entities;
     const wantsEntities = options.entities !== undefined && options.entities !== false;
     if (options.nlp !== undefined) assertWinkPipe(options.nlp, wantsEntities);
@@ -122,7 +143,11 @@ export class SentimentHandler implements CallbackHandler {
 
   onChatStart(context: HandlerContext): void {
     this.runs.set(context, {
+      context,
       segmenter: this.segmenter(),
+      drainScheduled: false,
+      open: true,
+      drainError: undefined,
       ownAggregate: context.conversationId === undefined ? new SentimentAggregate(undefined, this.trendWindow) : undefined,
       positive: 0,
       neutral: 0,
@@ -133,13 +158,21 @@ export class SentimentHandler implements CallbackHandler {
   onChatNewMessage(chunk: MessageChunk, context: HandlerContext): void {
     const run = this.runs.get(context);
     if (run === undefined) return;
-    const sentences = run.segmenter.push(chunk.content);
+    const segmenter = run.segmenter;
+    const sentences = segmenter.push(chunk.content);
     for (let index = 0; index < sentences.length; index++) this.emitSentence(sentences[index] as Sentence, run, context);
+    if (segmenter.pendingSentences > 0 && !run.drainScheduled) {
+      // Sentences wait for a wink read: read them when the event loop gets a turn, unless the
+      // burst reads them first.
+      run.drainScheduled = true;
+      scheduleTurn(() => this.drain(run));
+    }
   }
 
   onChatFlush(context: HandlerContext): void {
     const run = this.runs.get(context);
     if (run === undefined) return;
+    run.open = false;
     const segmenter = run.segmenter;
     for (const sentence of segmenter.flush()) this.emitSentence(sentence, run, context);
     const score = segmenter.messageScore();
@@ -156,6 +189,7 @@ export class SentimentHandler implements CallbackHandler {
     const aggregate = this.aggregateOf(run, context);
     aggregate.addMessage();
     context.emit({ type: 'data', name: SENTIMENT_EVENT, data: aggregate.snapshot() });
+    if (run.drainError !== undefined) throw run.drainError;
   }
 
   onChatEnd(_result: unknown, context: HandlerContext): void {
@@ -163,7 +197,25 @@ export class SentimentHandler implements CallbackHandler {
   }
 
   private segmenter(): SentenceSegmenter {
-    return new SentenceSegmenter({ nlp: this.nlp, maxSentenceChars: this.maxSentenceChars, entities: this.entities });
+    return new SentenceSegmenter({
+      nlp: this.nlp,
+      maxSentenceChars: this.maxSentenceChars,
+      maxPendingSentences: this.maxPendingSentences,
+      entities: this.entities,
+    });
+  }
+
+  /** On an event-loop turn: reads and emits the sentences waiting, if the run is still open. */
+  private drain(run: RunState): void {
+    run.drainScheduled = false;
+    if (!run.open) return; // onChatFlush read them
+    try {
+      const sentences = run.segmenter.drain();
+      for (let index = 0; index < sentences.length; index++) this.emitSentence(sentences[index] as Sentence, run, run.context);
+    } catch (error) {
+      // Outside a hook nobody would see it: onChatFlush throws it, so the run reports it.
+      run.drainError ??= error;
+    }
   }
 
   private aggregateOf(run: RunState, context: HandlerContext): SentimentAggregate {
@@ -188,6 +240,13 @@ export class SentimentHandler implements CallbackHandler {
     if (sentence.entities !== undefined) data.entities = sentence.entities;
     context.emit({ type: 'data', name: SENTIMENT_EVENT, data });
   }
+}
+
+/** Runs `task` on the event loop's next turn (setImmediate where there is one). */
+function scheduleTurn(task: () => void): void {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  if (immediate !== undefined) immediate(task);
+  else setTimeout(task, 0);
 }
 
 function numberOption(name: string, value: number | undefined, fallback: number, valid: (value: number) => boolean, expected: string): number {

@@ -149,6 +149,43 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
     );
   });
 
+  it('reading several sentences per wink read, drained at random moments, changes nothing (property)', () => {
+    fc.assert(
+      fc.property(
+        textArbitrary,
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.integer({ min: 2, max: 9 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
+        (text, cutSeeds, maxPendingSentences, drains) => {
+          const cuts = [...new Set(cutSeeds.map((seed) => seed % (text.length + 1)))].sort((a, b) => a - b);
+          const chunks: string[] = [];
+          let last = 0;
+          for (const cut of cuts) {
+            chunks.push(text.slice(last, cut));
+            last = cut;
+          }
+          chunks.push(text.slice(last));
+          const reference = segment([text]);
+          for (const pieces of [chunks, tokenize(text), chars(text)]) {
+            const segmenter = new SentenceSegmenter({ maxPendingSentences });
+            const sentences: Sentence[] = [];
+            pieces.forEach((piece, index) => {
+              sentences.push(...segmenter.push(piece));
+              expect(segmenter.pendingSentences).toBeLessThan(maxPendingSentences);
+              if (drains[index % drains.length] === true) {
+                sentences.push(...segmenter.drain());
+                expect(segmenter.pendingSentences).toBe(0);
+              }
+            });
+            sentences.push(...segmenter.flush());
+            expect({ sentences, score: segmenter.messageScore() }).toEqual(reference);
+          }
+        },
+      ),
+      { numRuns: 150, seed: 20261130 },
+    );
+  });
+
   it("only wink's own sentence ends can end a sentence: ., !, ? and a blank line", () => {
     // The segmenter asks wink only after these; if a new model ever split elsewhere, this fails.
     const triggers = new Set(['.', '!', '?']);
