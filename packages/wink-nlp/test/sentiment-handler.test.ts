@@ -226,6 +226,70 @@ describe('SentimentHandler: conversation aggregates', () => {
   });
 });
 
+describe('SentimentHandler: maxPendingSentences', () => {
+  const longReply = Array.from({ length: 6 }, () => review).join('\n\n');
+
+  function countingNlp(): { nlp: typeof nlp; reads: () => number } {
+    let reads = 0;
+    const counting = { ...nlp, readDoc: (text: string) => (reads++, nlp.readDoc(text)) } as typeof nlp;
+    return { nlp: counting, reads: () => reads };
+  }
+
+  it('in a burst, reads a run of sentences per wink read, with the same sentences, spans and scores, all before the message', async () => {
+    const tokens = tokenize(longReply);
+    const reference = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [new SentimentHandler()] }));
+    const counting = countingNlp();
+    const batched = new SentimentHandler({ nlp: counting.nlp, maxPendingSentences: 8 });
+    const before = counting.reads();
+    const events = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [batched] }));
+    const sentences = byScope(events, 'sentence');
+    expect(sentences).toEqual(byScope(reference, 'sentence'));
+    expect(sentences.map((sentence) => sentence.text)).toEqual(nlp.readDoc(longReply).sentences().out());
+    expect(byScope(events, 'message')).toEqual(byScope(reference, 'message'));
+    // At rate 0 the event loop never turns during the stream: the bound alone batches.
+    expect(counting.reads() - before).toBeLessThan(sentences.length / 2);
+    const scopes = sentimentData(events).map((data) => data.scope);
+    expect(scopes.indexOf('message')).toBe(sentences.length);
+  });
+
+  it('reads what waits as soon as the event loop gets a turn: on a paced stream each sentence is at most two chunks late', async () => {
+    const tokens = tokenize(review);
+    const sentiment = new SentimentHandler({ maxPendingSentences: 8 });
+    // 500 tokens/s: the fake model waits on a timer between tokens, as a live stream waits on the network.
+    const events = await collect(new FakeChatModel({ tokens, rate: 500 }).stream('Review?', { callbacks: [sentiment] }));
+    let received = 0;
+    const chunkEnds: number[] = [];
+    for (const event of events) {
+      if (event.type === 'text-delta') {
+        received += event.text.length;
+        chunkEnds.push(received);
+      } else if (isSentimentEvent(event) && event.data.scope === 'sentence' && event.data.end < review.length) {
+        const lastChunk = chunkEnds.findIndex((end) => end >= (event.data as SentenceSentiment).end);
+        expect(lastChunk).toBeGreaterThanOrEqual(0);
+        expect(chunkEnds.length - 1 - lastChunk).toBeLessThanOrEqual(2);
+      }
+    }
+    expect(byScope(events, 'sentence').map((sentence) => sentence.text)).toEqual(nlp.readDoc(review).sentences().out());
+  });
+
+  it('flushes the sentences still waiting when the reply ends or is aborted, and updates the aggregate with each', async () => {
+    const sentiment = new SentimentHandler({ maxPendingSentences: 50 });
+    const controller = new AbortController();
+    const stream = new FakeChatModel({ tokens: tokenize(longReply) }).stream('Review?', { callbacks: [sentiment], conversationId: 'wait', signal: controller.signal });
+    const events: StreamEvent[] = [];
+    for await (const event of stream) {
+      events.push(event);
+      if (event.type === 'text-delta' && events.filter((item) => item.type === 'text-delta').length === 150) controller.abort();
+    }
+    const result = await stream;
+    expect(result.finishReason).toBe('aborted');
+    const sentences = byScope(events, 'sentence');
+    expect(sentences.map((sentence) => sentence.text)).toEqual(nlp.readDoc(result.text).sentences().out());
+    expect(sentiment.aggregate('wait')?.sentences).toBe(sentences.length);
+    expect(byScope(events, 'message')[0]?.score).toBe(nlp.readDoc(result.text).out(its.sentiment));
+  });
+});
+
 describe('SentimentHandler: options', () => {
   it('rejects bad options with a message that says what to pass', () => {
     expect(() => new SentimentHandler({ neutralThreshold: -1 })).toThrowError(InvalidArgumentError);
@@ -233,6 +297,7 @@ describe('SentimentHandler: options', () => {
     expect(() => new SentimentHandler({ trendWindow: 1 })).toThrowError(/trendWindow must be an integer >= 2/);
     expect(() => new SentimentHandler({ maxConversations: 0 })).toThrowError(/maxConversations must be an integer >= 1/);
     expect(() => new SentimentHandler({ maxSentenceChars: 2 })).toThrowError(/maxSentenceChars/);
+    expect(() => new SentimentHandler({ maxPendingSentences: 0 })).toThrowError(/maxPendingSentences must be an integer >= 1/);
     expect(() => new SentimentHandler({ entities: 'dates' as never })).toThrowError(/entities must be/);
   });
 
