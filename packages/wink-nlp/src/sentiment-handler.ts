@@ -109,6 +109,8 @@ export class SentimentHandler implements CallbackHandler {
   // Per run, keyed by the run's handler context (one object per run and handler): no lookup
   // by id per chunk, and nothing left behind should a run never end.
   private readonly runs = new WeakMap<HandlerContext, RunState>();
+  // The run of the last chunk: chunks mostly come run after run, so most need no lookup.
+  private lastRun: RunState | undefined;
 
   constructor(options: SentimentHandlerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -156,8 +158,12 @@ export class SentimentHandler implements CallbackHandler {
   }
 
   onChatNewMessage(chunk: MessageChunk, context: HandlerContext): void {
-    const run = this.runs.get(context);
-    if (run === undefined) return;
+    let run = this.lastRun;
+    if (run === undefined || run.context !== context) {
+      run = this.runs.get(context);
+      if (run === undefined) return;
+      this.lastRun = run;
+    }
     const segmenter = run.segmenter;
     const sentences = segmenter.push(chunk.content);
     for (let index = 0; index < sentences.length; index++) this.emitSentence(sentences[index] as Sentence, run, context);
@@ -165,7 +171,8 @@ export class SentimentHandler implements CallbackHandler {
       // Sentences wait for a wink read: read them when the event loop gets a turn, unless the
       // burst reads them first.
       run.drainScheduled = true;
-      scheduleTurn(() => this.drain(run));
+      const waiting = run;
+      scheduleTurn(() => this.drain(waiting));
     }
   }
 
@@ -194,6 +201,7 @@ export class SentimentHandler implements CallbackHandler {
 
   onChatEnd(_result: unknown, context: HandlerContext): void {
     this.runs.delete(context);
+    if (this.lastRun?.context === context) this.lastRun = undefined;
   }
 
   private segmenter(): SentenceSegmenter {
