@@ -288,37 +288,32 @@ export class SentenceSegmenter {
     let previous = this.previousCode;
     let endSeen = this.endSeen;
     let endedWord = this.endedWord;
-    // A word ending past this index of `text` makes the window too long; past `soon`, sentences
-    // waiting for a read are read at once, so that a run of them never makes it too long.
+    // A word ending past this index of `text` makes the window too long: sentences waiting for
+    // a read are read first, so that only a sentence itself too long is ever cut.
     let limit = this.windowStart + this.maxSentenceChars - base;
-    let soon = limit - (this.maxSentenceChars >> 1);
     for (let index = 0; index < text.length; index++) {
       const code = text.charCodeAt(index);
       if (code <= QUESTION) {
         if (isWordBreak(code)) {
           if (!isWordBreak(previous)) {
             // A word ends here.
-            let doubtBehind = false;
             if (this.armed) {
               this.armed = false;
               this.due++;
               this.dueEnd = base + index;
-              doubtBehind = this.doubtfulSplits > 0;
             }
-            if (this.due > 0 && (this.due >= this.maxPendingSentences || doubtBehind || index > soon)) {
+            if (this.due > 0 && (this.due >= this.maxPendingSentences || index > limit)) {
               // A likely end after a doubtful split makes the window read at once: the sentences
               // from that split on are placed by walking wink's tokens, which is cheap over a
               // sentence or two only.
               found = this.scan(this.window(text, taken, index), base + index, false, found);
               taken = index;
               limit = this.windowStart + this.maxSentenceChars - base;
-              soon = limit - (this.maxSentenceChars >> 1);
             }
             if (index > limit) {
               found = this.scan(this.window(text, taken, index), base + index, true, found);
               taken = index;
               limit = this.windowStart + this.maxSentenceChars - base;
-              soon = limit - (this.maxSentenceChars >> 1);
             }
             // The word just ended with `.`, `!` or `?` (and closing marks): the next word may
             // start a sentence.
@@ -478,9 +473,9 @@ export class SentenceSegmenter {
    * at splits the scan recorded. Once the splits before a sentence are all plain and as many as
    * the sentences before it, they are those sentences' starts. Otherwise the sentences are placed
    * from the window's end back, by their tokens, until that holds: in the common case no token
-   * is walked, and after a doubtful split (which makes the window read at its next likely end)
-   * only the sentences from it on. `exact` is false after a trailing blank sentence is possible
-   * (the end of a message), so the end is placed by tokens first.
+   * is walked, and with a doubtful split only the sentences from it on. `exact` is false when
+   * wink may have made a trailing blank sentence (the end of a message), so the end is placed
+   * by tokens first.
    */
   private place(window: string, sentences: Sentences, count: number, exact: boolean, starts: number[]): void {
     if (exact && this.startsAtSplits(window.length, count - 1, starts)) return;
