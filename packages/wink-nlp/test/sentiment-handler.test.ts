@@ -1,4 +1,13 @@
-import { FakeChatModel, InvalidArgumentError, tokenize, type CallbackHandler, type DataEvent, type StreamEvent } from '@sluice/core';
+import {
+  ChatModel,
+  FakeChatModel,
+  InvalidArgumentError,
+  tokenize,
+  type CallbackHandler,
+  type DataEvent,
+  type ModelStreamPart,
+  type StreamEvent,
+} from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   SENTIMENT_EVENT,
@@ -226,6 +235,21 @@ describe('SentimentHandler: conversation aggregates', () => {
   });
 });
 
+/** A model whose stream waits for the next event-loop turn before each chunk, as a live stream waits on the network. */
+class NetworkPacedModel extends ChatModel {
+  readonly provider = 'test';
+  readonly model = 'network-paced';
+  constructor(private readonly tokens: readonly string[]) {
+    super();
+  }
+  protected async *_stream(): AsyncIterable<ModelStreamPart> {
+    for (const token of this.tokens) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      yield { type: 'text-delta', text: token };
+    }
+  }
+}
+
 describe('SentimentHandler: maxPendingSentences', () => {
   const longReply = Array.from({ length: 6 }, () => review).join('\n\n');
 
@@ -252,11 +276,9 @@ describe('SentimentHandler: maxPendingSentences', () => {
     expect(scopes.indexOf('message')).toBe(sentences.length);
   });
 
-  it('reads what waits as soon as the event loop gets a turn: on a paced stream each sentence is at most two chunks late', async () => {
-    const tokens = tokenize(review);
+  it('reads what waits as soon as the event loop gets a turn: on a stream that waits between chunks each sentence is at most two chunks late', async () => {
     const sentiment = new SentimentHandler({ maxPendingSentences: 8 });
-    // 500 tokens/s: the fake model waits on a timer between tokens, as a live stream waits on the network.
-    const events = await collect(new FakeChatModel({ tokens, rate: 500 }).stream('Review?', { callbacks: [sentiment] }));
+    const events = await collect(new NetworkPacedModel(tokenize(review)).stream('Review?', { callbacks: [sentiment] }));
     let received = 0;
     const chunkEnds: number[] = [];
     for (const event of events) {
