@@ -239,8 +239,10 @@ describe('SentimentHandler: conversation aggregates', () => {
 class NetworkPacedModel extends ChatModel {
   readonly provider = 'test';
   readonly model = 'network-paced';
-  constructor(private readonly tokens: readonly string[]) {
+  private readonly tokens: readonly string[];
+  constructor(tokens: readonly string[]) {
     super();
+    this.tokens = tokens;
   }
   protected async *_stream(): AsyncIterable<ModelStreamPart> {
     for (const token of this.tokens) {
