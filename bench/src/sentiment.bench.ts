@@ -10,7 +10,7 @@ import { SentenceSegmenter, SentimentHandler, isSentimentEvent, sharedWinkNlp, t
 import { check, fixed, median, percentile, table, type BenchReport } from './bench-report.ts';
 
 const SENTENCES = 4000;
-const RUNS = 15;
+const RUNS = 25;
 // The handler's setting for bursts: at rate 0 the stream never yields to the event loop, so
 // this bound alone decides how many sentences one wink read takes.
 const BATCH = 8;

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, SluiceError } from '@sluice/core';
-import type { ItemSentence, Sentences } from 'wink-nlp';
+import type { Document, ItemSentence, Sentences } from 'wink-nlp';
 import type { NamedEntity } from './sentiment-data.js';
 import { assertWinkPipe, sharedWinkNlp, type WinkNlp } from './wink-pipeline.js';
 
@@ -188,6 +188,7 @@ export class SentenceSegmenter {
   private readonly maxPendingSentences: number;
   private readonly entityTypes: ReadonlySet<string> | undefined;
   private readonly sentimentOf: (spanItem: number[]) => number;
+  private readonly spanOf: (spanItem: number[]) => number[];
   private readonly detail: () => unknown;
 
   // The open window: message text from `windowStart` on, as parts joined when wink reads it.
@@ -253,6 +254,7 @@ export class SentenceSegmenter {
     this.maxSentenceChars = max;
     this.maxPendingSentences = pending;
     this.sentimentOf = this.nlp.its.sentiment;
+    this.spanOf = this.nlp.its.span;
     this.detail = this.nlp.its.detail;
   }
 
@@ -477,12 +479,16 @@ export class SentenceSegmenter {
    * wink may have made a trailing blank sentence (the end of a message), so the end is placed
    * by tokens first.
    */
-  private place(window: string, sentences: Sentences, count: number, exact: boolean, starts: number[]): void {
+  private place(window: string, document: Document, sentences: Sentences, count: number, exact: boolean, starts: number[]): void {
     if (exact && this.startsAtSplits(window.length, count - 1, starts)) return;
+    // One call for every token's text and one for the sentences' token ranges: cheaper than
+    // wink's per-sentence API, which builds a dozen closures per sentence.
+    const values = document.tokens().out() as string[];
+    const spans = sentences.out(this.spanOf) as unknown as number[][];
     let position = window.length;
     for (let sentence = count - 1; sentence > 0; sentence--) {
-      const values = sentences.itemAt(sentence).tokens().out() as string[];
-      for (let token = values.length - 1; token >= 0; token--) {
+      const span = spans[sentence] as number[];
+      for (let token = span[1] as number; token >= (span[0] as number); token--) {
         const value = values[token] as string;
         const at = window.lastIndexOf(value, position - value.length);
         if (at < 0) {
@@ -527,7 +533,8 @@ export class SentenceSegmenter {
     // wink's API is closures made per document, and the first call of each costs more than
     // the call's own work: the sentences' scores give their count too, so in the common case
     // this is the only call.
-    const sentences = this.nlp.readDoc(window).sentences();
+    const document = this.nlp.readDoc(window);
+    const sentences = document.sentences();
     const scores = sentences.out(this.sentimentOf) as unknown as number[];
     const count = scores.length;
     if (count === 1 && !all) {
@@ -539,7 +546,7 @@ export class SentenceSegmenter {
     }
     const starts = this.starts;
     starts[0] = 0;
-    if (count > 1) this.place(window, sentences, count, !all, starts);
+    if (count > 1) this.place(window, document, sentences, count, !all, starts);
     const complete = all ? count : count - 1;
     for (let index = 0; index < complete; index++) {
       const score = scores[index] as number;
