@@ -22,7 +22,7 @@ import { check, fixed, median, table, type BenchReport } from './bench-report.ts
 const TOKENS = Array.from({ length: 2000 }, (_, index) => ` w${index}`);
 const EXPECTED = TOKENS.join('');
 const WARMUP = 20;
-const RUNS = 100;
+const RUNS = 480; // a multiple of the 6 orders of the three sides; a time to first token spreads over milliseconds, and its median needs many runs
 const PROMPT = 'Write a long story.';
 
 interface Sample {
@@ -85,17 +85,33 @@ async function measure(target: Target): Promise<Measured> {
     for (const [, consume] of sides) await sample(consume);
   }
   const measured: Measured = { raw: [], rawWithSignal: [], sluice: [] };
+  const orders = permutations(sides);
   for (let index = 0; index < RUNS; index++) {
-    // Rotate which goes first, so drift, warm caches and the garbage of the run before favour
-    // none. No forced gc() between runs: a full collection shrinks the young generation, so the
-    // next run pays extra scavenges a long-running process never sees, and the side that
-    // allocates more per chunk pays more of them (it tripled the adapter's measured overhead).
-    for (let turn = 0; turn < sides.length; turn++) {
-      const [name, consume] = sides[(index + turn) % sides.length] as [keyof Measured, Consume];
+    // Run through every order of the sides, so each follows each other side equally often:
+    // drift, warm caches and the garbage the run before left (a side that allocates more per
+    // chunk leaves the next run more scavenges, which land in its time to first token) favour
+    // none. A plain rotation of three sides would put the adapter after a raw side every time.
+    for (const [name, consume] of orders[index % orders.length] as [keyof Measured, Consume][]) {
+      emptyYoungGeneration();
       measured[name].push(await sample(consume));
     }
   }
   return measured;
+}
+
+/**
+ * A minor collection before each run, so no run inherits the young-generation garbage of the
+ * run before: otherwise a scavenge it did not cause can land in its few milliseconds to the
+ * first token (one does in a fifth to a third of the runs). Only the young generation: a full
+ * collection would shrink it and cost the next run extra scavenges of its own.
+ */
+function emptyYoungGeneration(): void {
+  (globalThis as { gc?: (options: { type: 'minor' }) => void }).gc?.({ type: 'minor' });
+}
+
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest]));
 }
 
 export default async function adapterOverhead(): Promise<BenchReport> {
@@ -189,7 +205,7 @@ export default async function adapterOverhead(): Promise<BenchReport> {
       'time to first token is from the call to the first text token; time per chunk is from the first to the last token',
       'divided by the gaps between them. Every run checks all tokens arrived, in order, and the handler saw each.',
       'Both sides send the same request body and get the same bytes back, over the same client and keep-alive connection;',
-      'the order rotates every round, and no collection is forced between runs (garbage is collected where it falls).',
+      'the order runs through all six orders of the three sides, so each follows each other equally often; before each run a minor collection empties the young generation (the run\'s own garbage is collected where it falls, but none is inherited; no full collection, which would shrink the young generation).',
       `Machine load (1-minute load average) at the start: ${fixed(loadBefore, 2)} on ${availableParallelism()} cores.`,
       '',
       'CPU per chunk is the client process\'s CPU time per token: it does not count time the',

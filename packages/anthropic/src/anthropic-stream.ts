@@ -1,5 +1,5 @@
 // Anthropic Messages stream events and messages as sluice parts.
-import type { FinishReason, ModelStreamPart, ProviderStream, Usage } from '@sluice/core';
+import type { FinishReason, ModelStreamPart, ProviderEvents, ProviderStream, Usage } from '@sluice/core';
 import { truncatedError } from './anthropic-error.js';
 
 interface AnthropicUsage {
@@ -65,11 +65,11 @@ function anthropicUsage(usage: AnthropicUsage, output: boolean): Usage {
 }
 
 /** Reads a streamed message. */
-export function messageStream(events: AsyncIterable<MessageStreamEvent>): ProviderStream<MessageStreamEvent> {
+export function messageStream(events: ProviderEvents<MessageStreamEvent>): ProviderStream<MessageStreamEvent> {
   const toolIndexes = new Map<number, number>();
   let stopped = false;
   return {
-    events,
+    ...events,
     translate(event) {
       switch (event.type) {
         case 'content_block_delta': {
@@ -114,7 +114,7 @@ export function messageStream(events: AsyncIterable<MessageStreamEvent>): Provid
           stopped = true;
           return undefined;
         default:
-          return undefined; // content_block_stop (ping never reaches here: the SDK drops it)
+          return undefined; // content_block_stop (ping never reaches here: the decoder drops it)
       }
     },
     end() {

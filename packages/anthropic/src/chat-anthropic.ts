@@ -4,6 +4,7 @@ import {
   InvalidArgumentError,
   resolveProviderRequestOptions,
   retryingProviderStream,
+  sdkStreamEvents,
   type ChatModelOptions,
   type Message,
   type ModelCallOptions,
@@ -11,8 +12,11 @@ import {
   type ProviderRequestOptions,
   type ProviderStream,
   type ResolvedProviderRequestOptions,
+  type SdkStreamRequest,
+  type ServerSentEvent,
 } from '@sluice/core';
 import { toModelError } from './anthropic-error.js';
+import { decodeAnthropicEvent } from './anthropic-event-decoder.js';
 import { toAnthropicPrompt, toAnthropicTools } from './anthropic-messages.js';
 import { messageBodyStream, messageStream, type MessageBody, type MessageStreamEvent } from './anthropic-stream.js';
 import type { ChatTool } from './chat-tool.js';
@@ -98,11 +102,14 @@ export class ChatAnthropic extends ChatModel {
   protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
     const streaming = call.streaming;
     const body = this.body(messages, streaming);
-    const client = this.client as unknown as { messages: { create(body: unknown, options: unknown): Promise<unknown> } };
+    const client = this.client as unknown as { messages: { create(body: unknown, options: unknown): SdkStreamRequest<unknown> } };
     const requests = this.requests;
     const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
-      const result = await client.messages.create(body, requests.requestOptions(signal));
-      return (streaming ? messageStream(result as AsyncIterable<MessageStreamEvent>) : messageBodyStream(result as MessageBody)) as ProviderStream<never>;
+      const request = client.messages.create(body, requests.requestOptions(signal));
+      if (!streaming) return messageBodyStream((await request) as MessageBody) as ProviderStream<never>;
+      // The SDK sends the request; its body is decoded a network read at a time.
+      const events = await sdkStreamEvents(request as SdkStreamRequest<MessageStreamEvent>, decodeAnthropicEvent as (event: ServerSentEvent, response: Response) => MessageStreamEvent | undefined);
+      return messageStream(events) as ProviderStream<never>;
     };
     return retryingProviderStream({
       provider: 'anthropic',

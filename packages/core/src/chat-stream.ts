@@ -179,11 +179,15 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     this.init = init;
     this.runId = init.runId ?? crypto.randomUUID();
     this.conversationId = init.conversationId;
-    this.signal =
-      init.signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, init.signal]);
     this.reportListener = init.onHandlerError ?? this.logFirstErrorPerHandler;
-    if (this.signal.aborted) this.abortRequested = true;
-    else this.signal.addEventListener('abort', () => (this.abortRequested = true), { once: true });
+    if (init.signal === undefined) {
+      // Only the run's own controller aborts it, and every call to it sets the flag: no listener.
+      this.signal = this.controller.signal;
+    } else {
+      this.signal = AbortSignal.any([this.controller.signal, init.signal]);
+      if (this.signal.aborted) this.abortRequested = true;
+      else this.signal.addEventListener('abort', () => (this.abortRequested = true), { once: true });
+    }
     this.lanes = init.handlers.map((handler, index) => {
       const name =
         handler.name ??
@@ -205,6 +209,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
 
   /** Stops the run: the provider request is cancelled and the run finishes as `aborted`. */
   abort(reason?: unknown): void {
+    this.abortRequested = true;
     this.controller.abort(reason);
   }
 
@@ -522,6 +527,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     this.out.length = 0;
     this.outHead = 0;
     if (this.state < FINISHING) {
+      this.abortRequested = true;
       this.controller.abort(new SluiceError({ code: 'consumer_left', message: '[sluice/core] the consumer stopped iterating' }));
       this.stopSource();
       if (this.state === IDLE) this.state = STREAMING;

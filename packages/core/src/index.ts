@@ -59,6 +59,16 @@ export {
 } from './provider-stream.js';
 export type { HandlerMetrics, RunMetrics } from './run-metrics.js';
 export {
+  END_OF_EVENTS,
+  sdkStreamEvents,
+  serverSentEventSource,
+  type BufferedEventSource,
+  type ProviderEvents,
+  type SdkStreamRequest,
+  type ServerSentEvent,
+  type ServerSentEventDecoder,
+} from './server-sent-events.js';
+export {
   StreamingStdOutCallbackHandler,
   type StreamingStdOutCallbackHandlerOptions,
   type WritableLike,

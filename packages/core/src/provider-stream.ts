@@ -5,6 +5,7 @@
 import { delay } from './delay.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { ModelError } from './errors/model-error.js';
+import type { BufferedEventSource } from './server-sent-events.js';
 import type { ModelStreamPart } from './stream-event.js';
 
 /** How failed requests are retried. */
@@ -22,8 +23,16 @@ export interface RetryOptions {
  * sluice parts.
  */
 export interface ProviderStream<TEvent> {
-  /** The events: the SDK's stream, or `[body]` for a response that was not streamed. */
-  events: AsyncIterable<TEvent> | Iterable<TEvent>;
+  /**
+   * The events one at a time: the SDK's stream, or `[body]` for a response that was not
+   * streamed. Give either this or `batches`.
+   */
+  events?: AsyncIterable<TEvent> | Iterable<TEvent>;
+  /**
+   * The events read a network read at a time and taken one by one (see `sdkStreamEvents`):
+   * one promise step per read, however many events it holds. Give either this or `events`.
+   */
+  source?: BufferedEventSource<TEvent>;
   /**
    * Parts for one event: one part (the common case: return it bare, not in an array), several,
    * or none. May throw (e.g. an error event): the request then fails as if the SDK had thrown.
@@ -216,8 +225,11 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   // The current attempt.
   private controller: AbortController | undefined;
   private stream: ProviderStream<TEvent> | undefined;
+  // One of: the SDK's events one at a time, a response that was not streamed, batches of events.
   private events: AsyncIterator<TEvent> | undefined;
   private syncEvents: Iterator<TEvent> | undefined;
+  private source: BufferedEventSource<TEvent> | undefined;
+  private sourceEnded = false;
   private delivered = false;
 
   // Parts not yet returned: those held back before the first delta, and the rest of an event
@@ -280,6 +292,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   return(): Promise<Step> {
     if (this.state !== DONE) {
       const events = this.events;
+      this.source?.cancel();
       this.finish();
       this.endAttempt(true);
       if (events?.return !== undefined) {
@@ -304,17 +317,18 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     this.controller = controller;
     this.state = OPENING;
     this.idleFired = false;
-    if (this.idleTimeoutMs > 0) {
-      this.eventCount = 0;
-      this.seenCount = 0;
-      this.lastActivity = performance.now();
-      this.armWatchdog();
-    }
     let opened: Promise<ProviderStream<TEvent>>;
     try {
       opened = this.options.open(controller.signal);
     } catch (error) {
       opened = Promise.reject(error);
+    }
+    // Armed once the request is on its way: nothing but the request itself comes before it.
+    if (this.idleTimeoutMs > 0) {
+      this.eventCount = 0;
+      this.seenCount = 0;
+      this.lastActivity = performance.now();
+      this.armWatchdog();
     }
     return opened.then(this.onOpen, this.onFailure);
   }
@@ -323,13 +337,18 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     if (this.state !== OPENING) return this.sink.end(); // returned meanwhile: the request is aborted
     this.stream = stream;
     const events = stream.events;
-    if (Symbol.asyncIterator in events) this.events = events[Symbol.asyncIterator]();
+    if (stream.source !== undefined) {
+      this.source = stream.source;
+      this.sourceEnded = false;
+    } else if (events === undefined) return this.fail(new TypeError('[sluice/core] a ProviderStream needs events or a source'));
+    else if (Symbol.asyncIterator in events) this.events = events[Symbol.asyncIterator]();
     else this.syncEvents = events[Symbol.iterator]();
     this.state = STREAMING;
     return this.pull();
   };
 
   private pull(): Promise<unknown> {
+    if (this.source !== undefined) return Promise.resolve(this.takeFromSource());
     const events = this.events;
     if (events !== undefined) {
       try {
@@ -377,6 +396,49 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       this.queue.push(part);
     }
     return this.advance();
+  };
+
+  /**
+   * Takes buffered events until one gives a part that may go out, which goes out in this same
+   * step (no promise of its own); reads more of the body only when none is buffered.
+   */
+  private takeFromSource(): Outcome {
+    const source = this.source as BufferedEventSource<TEvent>;
+    const stream = this.stream as ProviderStream<TEvent>;
+    for (;;) {
+      if (this.aborted) return this.stop();
+      let parts: ModelStreamPart | readonly ModelStreamPart[] | undefined;
+      try {
+        const event = source.take();
+        if (event === undefined) break;
+        parts = stream.translate(event);
+      } catch (error) {
+        return this.fail(error);
+      }
+      if (parts === undefined) continue;
+      if (!Array.isArray(parts)) {
+        const part = parts as ModelStreamPart;
+        // The hot path: one part, after the first delta.
+        if (this.delivered) return this.sink.part(part);
+        this.queue.push(part);
+        if (isDelta(part)) this.delivered = true;
+      } else {
+        for (const part of parts as readonly ModelStreamPart[]) {
+          if (!this.delivered && isDelta(part)) this.delivered = true;
+          this.queue.push(part);
+        }
+      }
+      if (this.delivered) return this.sink.part(this.takeQueued());
+    }
+    if (this.sourceEnded) return this.endOfEvents();
+    return source.read().then(this.onSourceRead, this.onFailure);
+  }
+
+  private readonly onSourceRead = (more: boolean): Outcome => {
+    if (this.state !== STREAMING) return this.sink.end();
+    this.eventCount++;
+    if (!more) this.sourceEnded = true;
+    return this.takeFromSource();
   };
 
   private readonly onFailure = (error: unknown): Outcome => {
@@ -442,6 +504,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     this.stream = undefined;
     this.events = undefined;
     this.syncEvents = undefined;
+    this.source = undefined;
   }
 
   private takeQueued(): ModelStreamPart {

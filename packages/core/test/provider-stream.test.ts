@@ -6,6 +6,7 @@ import {
   resolveIdleTimeoutMs,
   resolveRetryOptions,
   retryingProviderStream,
+  type BufferedEventSource,
   type Message,
   type ModelCallOptions,
   type ModelStreamPart,
@@ -301,7 +302,7 @@ class ScriptedModel extends ChatModel {
 }
 
 /** Runs the model with one sync handler; gives what the consumer and the handler saw. */
-async function runDriven(model: ScriptedModel, options: { signal?: AbortSignal; onEvent?: (event: StreamEvent) => void } = {}) {
+async function runDriven(model: ChatModel, options: { signal?: AbortSignal; onEvent?: (event: StreamEvent) => void } = {}) {
   const handled: StreamEvent[] = [];
   const consumed: StreamEvent[] = [];
   const stream = model.stream('Hi', { signal: options.signal, callbacks: [{ onChatEvent: (event) => void handled.push(event) }] });
@@ -389,5 +390,144 @@ describe('retry and idle timeout options', () => {
     expect(resolveIdleTimeoutMs(undefined, 120_000, 'sluice/test')).toBe(120_000);
     expect(resolveIdleTimeoutMs(Number.POSITIVE_INFINITY, 120_000, 'sluice/test')).toBe(0);
     expect(() => resolveIdleTimeoutMs(-1, 120_000, 'sluice/test')).toThrow(/idleTimeoutMs must be a number >= 0/);
+  });
+});
+
+type BufferedEvent = ModelStreamPart | ModelError;
+
+/**
+ * A provider read a network read at a time (as `sdkStreamEvents` reads an SDK's response):
+ * each attempt is a list of reads, each read the events it brings; a `ModelError` event is an
+ * error event, thrown by `take()` as a decoder does.
+ */
+function bufferedProvider(attempts: (readonly (readonly BufferedEvent[])[])[], signal: AbortSignal) {
+  const recorded = { reads: [] as number[], taken: [] as number[], cancelled: [] as boolean[], signals: [] as AbortSignal[] };
+  const stream = retryingProviderStream<BufferedEvent>({
+    provider: 'test',
+    signal,
+    retry: { initialDelayMs: 1, maxDelayMs: 5 },
+    toModelError: (error) => (error instanceof ModelError ? error : new ModelError({ code: 'model_error', provider: 'test', message: String(error), cause: error })),
+    open: async (attemptSignal) => {
+      const index = recorded.signals.length;
+      recorded.signals.push(attemptSignal);
+      recorded.reads.push(0);
+      recorded.taken.push(0);
+      recorded.cancelled.push(false);
+      const reads = attempts[index];
+      if (reads === undefined) throw new Error(`unexpected request ${index + 1}`);
+      const buffered: BufferedEvent[] = [];
+      let finished = false;
+      const source: BufferedEventSource<BufferedEvent> = {
+        take: () => {
+          const event = buffered.shift();
+          if (event === undefined) return undefined;
+          recorded.taken[index]!++;
+          if (event instanceof ModelError) throw event;
+          return event;
+        },
+        read: async () => {
+          const next = reads[recorded.reads[index]!];
+          if (next === undefined) return false;
+          recorded.reads[index]!++;
+          buffered.push(...next);
+          return true;
+        },
+        cancel: () => {
+          recorded.cancelled[index] = true;
+        },
+      };
+      return {
+        source,
+        translate: (event) => {
+          if ((event as ModelStreamPart).type === 'finish') finished = true;
+          return event as ModelStreamPart;
+        },
+        end: () => {
+          if (!finished) throw truncated();
+        },
+      };
+    },
+  });
+  return { stream, recorded };
+}
+
+class BufferedModel extends ChatModel {
+  readonly provider = 'test';
+  readonly model = 'test-1';
+  recorded: ReturnType<typeof bufferedProvider>['recorded'] | undefined;
+  private readonly attempts: (readonly (readonly BufferedEvent[])[])[];
+
+  constructor(attempts: (readonly (readonly BufferedEvent[])[])[]) {
+    super();
+    this.attempts = attempts;
+  }
+
+  protected _stream(_messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
+    const { stream, recorded } = bufferedProvider(this.attempts, call.signal);
+    this.recorded = recorded;
+    return stream;
+  }
+}
+
+describe('retryingProviderStream over a buffered source (one promise step per network read)', () => {
+  it('gives every event of every read in order, reading only when the buffered events are used up', async () => {
+    const model = new BufferedModel([[[meta, text('a'), text('b')], [], [text('c'), finish]]]);
+    const { consumed, error, result } = await runDriven(model);
+    expect(error).toBeUndefined();
+    expect(consumed.map((event) => (event.type === 'text-delta' ? event.text : event.type))).toEqual(['start', 'a', 'b', 'c', 'finish']);
+    expect(result?.text).toBe('abc');
+    expect(model.recorded?.reads).toEqual([3]);
+  });
+
+  it('gives the parts before an error event of the same read, then fails the run with it (no retry after a delta)', async () => {
+    const overloaded = retryable('overloaded');
+    const model = new BufferedModel([[[meta, text('a'), text('b'), overloaded, text('never')]], [[text('retried')]]]);
+    const { consumed, error, result } = await runDriven(model);
+    expect(consumed.filter((event) => event.type === 'text-delta').map((event) => (event as { text: string }).text)).toEqual(['a', 'b']);
+    expect(error).toBe(overloaded);
+    expect(result).toBeUndefined();
+    expect(model.recorded?.signals).toHaveLength(1);
+    expect(model.recorded?.signals[0]?.aborted).toBe(true); // the failed request is released
+  });
+
+  it('retries an error event that comes before the first delta, invisibly', async () => {
+    const model = new BufferedModel([[[{ ...meta, responseId: 'failed' }, retryable('overloaded')]], [[meta, text('ok'), finish]]]);
+    const { consumed, error, result } = await runDriven(model);
+    expect(error).toBeUndefined();
+    expect(result?.text).toBe('ok');
+    expect(consumed.filter((event) => event.type === 'text-delta')).toHaveLength(1);
+    expect(model.recorded?.signals).toHaveLength(2);
+  });
+
+  it('stops at an abort with events still buffered: none of them goes out, and the run finishes as aborted', async () => {
+    const controller = new AbortController();
+    const model = new BufferedModel([[[meta, text('a'), text('b'), text('c'), finish]]]);
+    const { consumed, result } = await runDriven(model, {
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'text-delta' && event.text === 'a') controller.abort();
+      },
+    });
+    expect(consumed.filter((event) => event.type === 'text-delta')).toHaveLength(1);
+    expect(result?.finishReason).toBe('aborted');
+    expect(result?.text).toBe('a');
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+  });
+
+  it('cancels the source and aborts the request when the consumer leaves the loop', async () => {
+    const model = new BufferedModel([[[meta, text('a'), text('b')], [text('c'), finish]]]);
+    for await (const event of model.stream('Hi')) {
+      if (event.type === 'text-delta') break;
+    }
+    expect(model.recorded?.cancelled).toEqual([true]);
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+    expect(model.recorded?.taken[0]).toBe(2); // nothing was decoded past what went out
+  });
+
+  it('fails with stream_truncated when the body ends before the terminator', async () => {
+    const model = new BufferedModel([[[meta, text('a')]]]);
+    const { error, result } = await runDriven(model);
+    expect((error as ModelError).code).toBe('stream_truncated');
+    expect(result).toBeUndefined();
   });
 });

@@ -4,17 +4,21 @@ import {
   InvalidArgumentError,
   resolveProviderRequestOptions,
   retryingProviderStream,
+  sdkStreamEvents,
   type ChatModelOptions,
   type Message,
   type ModelCallOptions,
   type ModelStreamPart,
+  type ProviderEvents,
   type ProviderRequestOptions,
   type ProviderStream,
   type ResolvedProviderRequestOptions,
+  type SdkStreamRequest,
 } from '@sluice/core';
 import type { ChatTool } from './chat-tool.js';
 import { chatCompletionStream, chatStream, type ChatChunk, type ChatCompletionBody } from './openai-chat-stream.js';
 import { toModelError } from './openai-error.js';
+import { decodeOpenAIEvent } from './openai-event-decoder.js';
 import { toChatMessages, toChatTools, toResponsesInput, toResponsesTools } from './openai-messages.js';
 import { responseBodyStream, responsesStream, type ResponseBody, type ResponsesEvent } from './openai-responses-stream.js';
 
@@ -105,16 +109,19 @@ export class ChatOpenAI extends ChatModel {
     const requests = this.requests;
     // The SDK's parameter types are wide unions; the body is built from sluice's options.
     const client = this.client as unknown as {
-      chat: { completions: { create(body: unknown, options: unknown): Promise<unknown> } };
-      responses: { create(body: unknown, options: unknown): Promise<unknown> };
+      chat: { completions: { create(body: unknown, options: unknown): SdkStreamRequest<unknown> } };
+      responses: { create(body: unknown, options: unknown): SdkStreamRequest<unknown> };
     };
     const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
-      if (this.api === 'chat') {
-        const result = await client.chat.completions.create(body, requests.requestOptions(signal));
-        return (streaming ? chatStream(result as AsyncIterable<ChatChunk>) : chatCompletionStream(result as ChatCompletionBody)) as ProviderStream<never>;
+      const api = this.api === 'chat' ? client.chat.completions : client.responses;
+      const request = api.create(body, requests.requestOptions(signal));
+      if (!streaming) {
+        const result = await request;
+        return (this.api === 'chat' ? chatCompletionStream(result as ChatCompletionBody) : responseBodyStream(result as ResponseBody)) as ProviderStream<never>;
       }
-      const result = await client.responses.create(body, requests.requestOptions(signal));
-      return (streaming ? responsesStream(result as AsyncIterable<ResponsesEvent>) : responseBodyStream(result as ResponseBody)) as ProviderStream<never>;
+      // The SDK sends the request; its body is decoded a network read at a time.
+      const events = await sdkStreamEvents(request, decodeOpenAIEvent);
+      return (this.api === 'chat' ? chatStream(events as ProviderEvents<ChatChunk>) : responsesStream(events as ProviderEvents<ResponsesEvent>)) as ProviderStream<never>;
     };
     return retryingProviderStream({
       provider: 'openai',

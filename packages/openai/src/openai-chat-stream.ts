@@ -1,5 +1,5 @@
 // Chat Completions chunks and responses as sluice parts.
-import type { FinishReason, ModelStreamPart, ProviderStream, Usage } from '@sluice/core';
+import type { FinishReason, ModelStreamPart, ProviderEvents, ProviderStream, Usage } from '@sluice/core';
 import { truncatedError } from './openai-error.js';
 
 /** The fields of a chat completion chunk the adapter reads (a structural subset of the SDK's type). */
@@ -70,11 +70,11 @@ export function chatUsage(usage: ChatUsage): Usage {
 }
 
 /** Reads a streamed chat completion. */
-export function chatStream(events: AsyncIterable<ChatChunk>): ProviderStream<ChatChunk> {
+export function chatStream(events: ProviderEvents<ChatChunk>): ProviderStream<ChatChunk> {
   let started = false;
   let finished = false;
   return {
-    events,
+    ...events,
     translate(chunk) {
       const choice = chunk.choices?.[0];
       const delta = choice?.delta;

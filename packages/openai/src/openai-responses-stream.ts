@@ -1,5 +1,5 @@
 // Responses API events and responses as sluice parts.
-import { ModelError, type FinishReason, type ModelStreamPart, type ProviderStream, type Usage } from '@sluice/core';
+import { ModelError, type FinishReason, type ModelStreamPart, type ProviderEvents, type ProviderStream, type Usage } from '@sluice/core';
 import { truncatedError } from './openai-error.js';
 
 interface ResponsesUsage {
@@ -81,12 +81,12 @@ function failedError(response: ResponseBody): ModelError {
 }
 
 /** Reads a streamed response. */
-export function responsesStream(events: AsyncIterable<ResponsesEvent>): ProviderStream<ResponsesEvent> {
+export function responsesStream(events: ProviderEvents<ResponsesEvent>): ProviderStream<ResponsesEvent> {
   const toolIndexes = new Map<number, number>();
   let ended = false;
   let refused = false;
   return {
-    events,
+    ...events,
     translate(event) {
       switch (event.type) {
         case 'response.output_text.delta':
