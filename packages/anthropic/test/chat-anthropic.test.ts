@@ -69,6 +69,19 @@ describe('ChatAnthropic requests', () => {
     expect(server.requests[0]?.headers.authorization).toBe('Bearer bearer-token');
   });
 
+  it('reads the stream of a wrapped client (create() without asResponse) through the SDK\'s own stream, with the same result', async () => {
+    const client = new Anthropic({ apiKey: 'k', baseURL: server.baseURL });
+    const create = client.messages.create.bind(client.messages);
+    // An instrumented client: create() hands back a plain promise of the SDK's stream.
+    const wrapped = { messages: { create: (body: never, options: never) => create(body, options).then((stream) => stream) } } as unknown as Anthropic;
+    server.script({ reasoning: 'hmm', text: ['Hello', ', ', 'world'] }, { reasoning: 'hmm', text: ['Hello', ', ', 'world'] });
+    const direct = await new ChatAnthropic({ client }).stream('Hi');
+    const viaWrapper = await new ChatAnthropic({ client: wrapped }).stream('Hi');
+    expect(viaWrapper.text).toBe('Hello, world');
+    const comparable = (result: typeof direct) => ({ ...result, runId: '', responseId: '', metrics: undefined });
+    expect(comparable(viaWrapper)).toEqual(comparable(direct));
+  });
+
   it('normalises usage: inputTokens counts cached input too, cachedInputTokens the cache reads', async () => {
     server.script({ text: 'a b', usage: { inputTokens: 10, cachedInputTokens: 90 } });
     const result = await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL }).stream('Hi');

@@ -81,6 +81,19 @@ describe('ChatOpenAI requests', () => {
     expect(chat.client).toBe(client);
   });
 
+  it('reads the stream of a wrapped client (create() without asResponse) through the SDK\'s own stream, with the same result', async () => {
+    const client = new OpenAI({ apiKey: 'k', baseURL: server.baseURL });
+    const create = client.chat.completions.create.bind(client.chat.completions);
+    // An instrumented client: create() hands back a plain promise of the SDK's stream.
+    const wrapped = { chat: { completions: { create: (body: never, options: never) => create(body, options).then((stream) => stream) } } } as unknown as OpenAI;
+    server.script({ text: ['Hello', ', ', 'world'] }, { text: ['Hello', ', ', 'world'] });
+    const direct = await new ChatOpenAI({ client }).stream('Hi');
+    const viaWrapper = await new ChatOpenAI({ client: wrapped }).stream('Hi');
+    expect(viaWrapper.text).toBe('Hello, world');
+    const comparable = (result: typeof direct) => ({ ...result, runId: '', responseId: '', metrics: undefined });
+    expect(comparable(viaWrapper)).toEqual(comparable(direct));
+  });
+
   it('reads OPENAI_API_KEY and OPENAI_BASE_URL when no key or URL is given', async () => {
     const saved = { key: process.env.OPENAI_API_KEY, url: process.env.OPENAI_BASE_URL };
     process.env.OPENAI_API_KEY = 'env-key';
