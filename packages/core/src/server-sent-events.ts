@@ -236,7 +236,8 @@ export type ProviderEvents<TEvent> = { events: AsyncIterable<TEvent> | Iterable<
  * as always; the body is then read here, a network read at a time, and decoded an event at a
  * time (see `serverSentEventSource`), with `decode` doing what the SDK's stream does per event (parse
  * the JSON, throw the SDK's error for an error event, skip pings). When the request has no
- * `asResponse()` (a wrapped client), the SDK's own stream is used, one event at a time.
+ * `asResponse()` (a wrapped client), or its body is not a web `ReadableStream` (a custom `fetch`
+ * answering with a Node stream), the SDK's own stream is used, one event at a time.
  *
  * @example
  * ```ts
@@ -251,7 +252,8 @@ export async function sdkStreamEvents<TEvent>(
 ): Promise<ProviderEvents<TEvent>> {
   if (typeof request.asResponse !== 'function') return { events: await request };
   const response = await request.asResponse();
-  const body = response.body;
-  if (body === null) throw new TypeError('[sluice/core] the streamed response has no body (the fetch implementation does not stream)');
+  const body = response.body as ReadableStream<Uint8Array> | null;
+  // A custom fetch may answer with a Node stream as the body: the SDK's own stream reads that.
+  if (body === null || typeof body.getReader !== 'function') return { events: await request };
   return { source: serverSentEventSource(body, (event) => decode(event, response)) };
 }
