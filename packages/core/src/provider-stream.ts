@@ -25,7 +25,7 @@ export interface RetryOptions {
 export interface ProviderStream<TEvent> {
   /**
    * The events one at a time: the SDK's stream, or `[body]` for a response that was not
-   * streamed. Give either this or `batches`.
+   * streamed. Give either this or `source`.
    */
   events?: AsyncIterable<TEvent> | Iterable<TEvent>;
   /**
@@ -106,13 +106,14 @@ export function resolveIdleTimeoutMs(value: number | undefined, fallback: number
  *   `stream_truncated`), and the parts end.
  *
  * Returned from `ChatModel._stream`, it is driven by the run itself (`driveProviderStream`):
- * each SDK event is read, translated and its parts dispatched in one promise step. It can also
- * be iterated like any async iterable.
+ * each event is translated and its parts dispatched in the promise step that brought it: one
+ * step per network read with a `source` (see `sdkStreamEvents`), one per event with `events`.
+ * It can also be iterated like any async iterable.
  *
  * The per-chunk path reads no clock, sets no timer, reads no (possibly composite) signal and
  * allocates nothing but the iterator result: return parts bare from `translate`, not in an
- * array, and pass the SDK's stream itself as `events`. Like a generator, it is iterated once,
- * one `next()` at a time.
+ * array, and give a `source` where the SDK allows it (else the SDK's stream itself as
+ * `events`). Like a generator, it is iterated once, one `next()` at a time.
  *
  * @example
  * ```ts
@@ -225,7 +226,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   // The current attempt.
   private controller: AbortController | undefined;
   private stream: ProviderStream<TEvent> | undefined;
-  // One of: the SDK's events one at a time, a response that was not streamed, batches of events.
+  // One of: the SDK's events one at a time, a response that was not streamed, a buffered source.
   private events: AsyncIterator<TEvent> | undefined;
   private syncEvents: Iterator<TEvent> | undefined;
   private source: BufferedEventSource<TEvent> | undefined;
