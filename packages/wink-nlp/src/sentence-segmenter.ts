@@ -209,7 +209,8 @@ export class SentenceSegmenter {
   // "Dr." most likely is no end at all.
   private endDoubtful = false;
   private endAbbreviated = false;
-  // ...and the next word has started, not in lower case: wink reads once that word ends.
+  // ...and the next word has started, not in lower case nor after an abbreviation: the end is
+  // due for a wink read once that word ends.
   private armed = false;
   // Possible ends whose next word is complete, not yet read; and where the last of those words ended.
   private due = 0;
@@ -305,9 +306,7 @@ export class SentenceSegmenter {
               this.dueEnd = base + index;
             }
             if (this.due > 0 && (this.due >= this.maxPendingSentences || index > limit)) {
-              // A likely end after a doubtful split makes the window read at once: the sentences
-              // from that split on are placed by walking wink's tokens, which is cheap over a
-              // sentence or two only.
+              // As many likely ends as may wait, or a window about to be too long: wink reads it.
               found = this.scan(this.window(text, taken, index), base + index, false, found);
               taken = index;
               limit = this.windowStart + this.maxSentenceChars - base;
