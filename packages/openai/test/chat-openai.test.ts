@@ -1,5 +1,7 @@
 import { AIMessage, HumanMessage, InvalidArgumentError, ModelError, SystemMessage, ToolMessage } from '@sluice/core';
 import { startFakeOpenAI, type FakeProviderServer } from '@sluice/testing';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatOpenAI } from '../src/index.ts';
@@ -117,6 +119,32 @@ describe('ChatOpenAI requests', () => {
 });
 
 describe('ChatOpenAI errors', () => {
+  it('fails with a clear model_error on an event that is not JSON, keeping the text before it', async () => {
+    // A server that breaks the wire format mid-stream (the fake server only sends valid frames).
+    const broken = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (content: string) => `data: ${JSON.stringify({ id: 'c1', model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+      response.end(`${chunk('Hello')}${chunk(' there')}data: {"id": "c1", "choices": [\n\n${chunk('never')}`);
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = broken.address() as AddressInfo;
+      const stream = new ChatOpenAI({ apiKey: 'k', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }).stream('Hi');
+      const texts: string[] = [];
+      const error = await (async () => {
+        for await (const event of stream) if (event.type === 'text-delta') texts.push(event.text);
+      })().catch((thrown: unknown) => thrown);
+      expect(texts).toEqual(['Hello', ' there']);
+      expect(error).toBeInstanceOf(ModelError);
+      expect((error as ModelError).code).toBe('model_error');
+      expect((error as ModelError).message).toContain('not JSON: {"id": "c1", "choices": [');
+      const result = await stream.then(undefined, () => undefined);
+      expect(result).toBeUndefined();
+    } finally {
+      await new Promise((resolve) => broken.close(resolve));
+    }
+  });
+
   it('types a mid-stream error event on the Responses API as server_error and says the stream failed', async () => {
     server.script({ text: 'a b', fault: { type: 'error-event', afterChunks: 1 } });
     const error = await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses' }).invoke('Hi').catch((thrown: unknown) => thrown);
