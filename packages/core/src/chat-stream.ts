@@ -330,6 +330,8 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       });
       this.driven = driveProviderStream(parts, this.sink);
       this.source = parts[Symbol.asyncIterator]();
+      // The request goes out now, not once the consumer has handled `start`.
+      this.driven?.prefetch();
     } catch (error) {
       this.beginFinish(error);
     }

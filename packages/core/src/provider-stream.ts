@@ -169,6 +169,12 @@ export interface PartSink<TResult> {
 export interface DrivenProviderStream<TResult> {
   /** Reads until the sink has a result: one part, the end, or the failure. */
   advance(): Promise<TResult>;
+  /**
+   * Sends the request now, before the first `advance()`, which then reads its response: the
+   * run calls it as it starts, so the request is not held back while the consumer handles the
+   * `start` event.
+   */
+  prefetch(): void;
 }
 
 /**
@@ -218,6 +224,8 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   private readonly retry: Required<RetryOptions>;
   private readonly idleTimeoutMs: number;
   private state = IDLE;
+  // A request sent by prefetch(), whose response the next advance() reads.
+  private prefetched: Promise<ProviderStream<TEvent>> | undefined;
   private attempt = 0;
   // Set by a listener: the run's signal may be an AbortSignal.any() composite, whose `aborted`
   // recomputes its state on every read.
@@ -274,6 +282,11 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   advance(): Promise<unknown> {
     if (this.head < this.queue.length && (this.delivered || this.draining)) return Promise.resolve(this.sink.part(this.takeQueued()));
+    const prefetched = this.prefetched;
+    if (prefetched !== undefined) {
+      this.prefetched = undefined;
+      return prefetched.then(this.onOpen, this.onFailure);
+    }
     switch (this.state) {
       case STREAMING:
         return this.pull();
@@ -289,8 +302,17 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     }
   }
 
+  prefetch(): void {
+    if (this.state !== IDLE || this.options.signal.aborted) return;
+    this.options.signal.addEventListener('abort', this.onAbort, { once: true });
+    const opened = this.send();
+    opened.catch(() => undefined); // handled by the next advance(), or dropped with the run
+    this.prefetched = opened;
+  }
+
   /** The consumer stopped: abort the request and let the SDK release it. */
   return(): Promise<Step> {
+    this.prefetched = undefined;
     if (this.state !== DONE) {
       const events = this.events;
       this.source?.cancel();
@@ -314,6 +336,11 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   };
 
   private start(): Promise<unknown> {
+    return this.send().then(this.onOpen, this.onFailure);
+  }
+
+  /** Sends one attempt's request. */
+  private send(): Promise<ProviderStream<TEvent>> {
     const controller = new AbortController();
     this.controller = controller;
     this.state = OPENING;
@@ -331,7 +358,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       this.lastActivity = performance.now();
       this.armWatchdog();
     }
-    return opened.then(this.onOpen, this.onFailure);
+    return opened;
   }
 
   private readonly onOpen = (stream: ProviderStream<TEvent>): Outcome => {

@@ -524,6 +524,25 @@ describe('retryingProviderStream over a buffered source (one promise step per ne
     expect(model.recorded?.taken[0]).toBe(2); // nothing was decoded past what went out
   });
 
+  it('sends the request as the run starts, before the consumer has handled the start event', async () => {
+    const model = new BufferedModel([[[meta, text('a'), finish]]]);
+    let requestsAtStart = -1;
+    for await (const event of model.stream('Hi')) {
+      if (event.type === 'start') requestsAtStart = model.recorded?.signals.length ?? 0;
+    }
+    expect(requestsAtStart).toBe(1);
+  });
+
+  it('aborts the request sent at the start when the consumer leaves on the start event', async () => {
+    const model = new BufferedModel([[[meta, text('a'), finish]]]);
+    for await (const event of model.stream('Hi')) {
+      expect(event.type).toBe('start');
+      break;
+    }
+    expect(model.recorded?.signals).toHaveLength(1);
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+  });
+
   it('fails with stream_truncated when the body ends before the terminator', async () => {
     const model = new BufferedModel([[[meta, text('a')]]]);
     const { error, result } = await runDriven(model);
