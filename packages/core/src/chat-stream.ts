@@ -307,6 +307,25 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   private begin(): void {
     this.state = STREAMING;
     this.startedAt = performance.now();
+    const aborted = this.signal.aborted;
+    let openError: unknown;
+    if (!aborted) {
+      try {
+        const parts = this.init.open({
+          signal: this.signal,
+          streaming: this.init.streaming,
+          runId: this.runId,
+          conversationId: this.conversationId,
+        });
+        this.driven = driveProviderStream(parts, this.sink);
+        this.source = parts[Symbol.asyncIterator]();
+        // The request goes out first: not after the start event, nor once the consumer has
+        // handled it. Nothing of the response is read before the consumer asks.
+        this.driven?.prefetch();
+      } catch (error) {
+        openError = error ?? new Error('the model threw undefined');
+      }
+    }
     for (const lane of this.lanes) lane.deliver(startStep);
     this.publish({
       type: 'start',
@@ -317,24 +336,8 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       provider: this.init.provider,
       createdAt: Date.now(),
     });
-    if (this.signal.aborted) {
-      this.beginFinish(undefined);
-      return;
-    }
-    try {
-      const parts = this.init.open({
-        signal: this.signal,
-        streaming: this.init.streaming,
-        runId: this.runId,
-        conversationId: this.conversationId,
-      });
-      this.driven = driveProviderStream(parts, this.sink);
-      this.source = parts[Symbol.asyncIterator]();
-      // The request goes out now, not once the consumer has handled `start`.
-      this.driven?.prefetch();
-    } catch (error) {
-      this.beginFinish(error);
-    }
+    if (aborted) this.beginFinish(undefined);
+    else if (openError !== undefined) this.beginFinish(openError);
   }
 
   /**
