@@ -186,7 +186,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     } else {
       this.signal = AbortSignal.any([this.controller.signal, init.signal]);
       if (this.signal.aborted) this.abortRequested = true;
-      else this.signal.addEventListener('abort', () => (this.abortRequested = true), { once: true });
+      else this.signal.addEventListener('abort', this.onAbortRequested, { once: true });
     }
     this.lanes = init.handlers.map((handler, index) => {
       const name =
@@ -209,9 +209,16 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
 
   /** Stops the run: the provider request is cancelled and the run finishes as `aborted`. */
   abort(reason?: unknown): void {
-    this.abortRequested = true;
     this.controller.abort(reason);
+    this.onAbortRequested();
   }
+
+  // Every way the run is stopped ends here: abort(), the consumer leaving, the caller's signal.
+  private readonly onAbortRequested = (): void => {
+    if (this.abortRequested) return;
+    this.abortRequested = true;
+    this.driven?.abort();
+  };
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
     if (this.consumer !== 'none') {
@@ -532,8 +539,8 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     this.out.length = 0;
     this.outHead = 0;
     if (this.state < FINISHING) {
-      this.abortRequested = true;
       this.controller.abort(new SluiceError({ code: 'consumer_left', message: '[sluice/core] the consumer stopped iterating' }));
+      this.onAbortRequested();
       this.stopSource();
       if (this.state === IDLE) this.state = STREAMING;
       this.beginFinish(undefined);

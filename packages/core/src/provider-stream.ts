@@ -175,6 +175,11 @@ export interface DrivenProviderStream<TResult> {
    * `start` event.
    */
   prefetch(): void;
+  /**
+   * The run was stopped (its signal aborted): the request is aborted and the parts end without
+   * an error. A driven stream does not listen on the run's signal: the run calls this.
+   */
+  abort(): void;
 }
 
 /**
@@ -224,6 +229,8 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   private readonly retry: Required<RetryOptions>;
   private readonly idleTimeoutMs: number;
   private state = IDLE;
+  // Driven by a run (see drive()), which reports its abort by calling abort().
+  private driven = false;
   // A request sent by prefetch(), whose response the next advance() reads.
   private prefetched: Promise<ProviderStream<TEvent>> | undefined;
   private attempt = 0;
@@ -277,6 +284,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   drive(sink: PartSink<unknown>): boolean {
     if (this.state !== IDLE) return false;
     this.sink = sink;
+    this.driven = true;
     return true;
   }
 
@@ -295,7 +303,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
           this.state = DONE;
           return Promise.resolve(this.sink.end());
         }
-        this.options.signal.addEventListener('abort', this.onAbort, { once: true });
+        this.listenForAbort();
         return this.start();
       default:
         return Promise.resolve(this.sink.end());
@@ -304,7 +312,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   prefetch(): void {
     if (this.state !== IDLE || this.options.signal.aborted) return;
-    this.options.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.listenForAbort();
     const opened = this.send();
     opened.catch(() => undefined); // handled by the next advance(), or dropped with the run
     this.prefetched = opened;
@@ -327,6 +335,16 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       }
     }
     return Promise.resolve(DONE_STEP);
+  }
+
+  abort(): void {
+    this.onAbort();
+  }
+
+  private listenForAbort(): void {
+    // A run driving the stream calls abort() itself; adding a listener costs more than the rest
+    // of a request's setup here.
+    if (!this.driven) this.options.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   private readonly onAbort = (): void => {
@@ -518,7 +536,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   private finish(): void {
     this.state = DONE;
-    this.options.signal.removeEventListener('abort', this.onAbort);
+    if (!this.driven) this.options.signal.removeEventListener('abort', this.onAbort);
   }
 
   /** Ends the current attempt: stops the watchdog; aborting releases a failed request's connection. */

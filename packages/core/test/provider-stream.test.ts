@@ -394,6 +394,8 @@ describe('retry and idle timeout options', () => {
 });
 
 type BufferedEvent = ModelStreamPart | ModelError;
+/** A read that brings nothing until the request is aborted (a stalled body). */
+const STALL: readonly BufferedEvent[] = Object.freeze([]);
 
 /**
  * A provider read a network read at a time (as `sdkStreamEvents` reads an SDK's response):
@@ -428,6 +430,10 @@ function bufferedProvider(attempts: (readonly (readonly BufferedEvent[])[])[], s
         read: async () => {
           const next = reads[recorded.reads[index]!];
           if (next === undefined) return false;
+          if (next === STALL) {
+            await new Promise((resolve) => attemptSignal.addEventListener('abort', resolve, { once: true }));
+            throw new DOMException('This operation was aborted', 'AbortError');
+          }
           recorded.reads[index]!++;
           buffered.push(...next);
           return true;
@@ -511,6 +517,21 @@ describe('retryingProviderStream over a buffered source (one promise step per ne
     expect(consumed.filter((event) => event.type === 'text-delta')).toHaveLength(1);
     expect(result?.finishReason).toBe('aborted');
     expect(result?.text).toBe('a');
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
+  });
+
+  it('stops on stream.abort() while a read is pending (no signal of the caller): aborted, with the partial message', async () => {
+    const model = new BufferedModel([[[meta, text('a')], STALL]]);
+    const stream = model.stream('Hi');
+    const consumed: StreamEvent[] = [];
+    for await (const event of stream) {
+      consumed.push(event);
+      if (event.type === 'text-delta') setTimeout(() => stream.abort(), 5);
+    }
+    const result = await stream;
+    expect(result.finishReason).toBe('aborted');
+    expect(result.text).toBe('a');
+    expect(consumed.at(-1)?.type).toBe('finish');
     expect(model.recorded?.signals[0]?.aborted).toBe(true);
   });
 
