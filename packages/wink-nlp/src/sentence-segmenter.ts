@@ -387,7 +387,14 @@ export class SentenceSegmenter {
     const parts = this.parts;
     const whole = parts.length === 1 ? (parts[0] as string) : parts.join('');
     parts.length = 0;
-    return this.readTo(whole, this.dueEnd, undefined) ?? NO_SENTENCES;
+    try {
+      return this.readTo(whole, this.dueEnd, undefined) ?? NO_SENTENCES;
+    } catch (error) {
+      // wink failed before anything was taken from the window: keep it whole for the next read.
+      parts.length = 0;
+      parts.push(whole);
+      throw error;
+    }
   }
 
   /**

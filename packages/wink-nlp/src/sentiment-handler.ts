@@ -49,7 +49,7 @@ interface RunState {
   drainScheduled: boolean;
   // Until onChatFlush: after it, the run's events are closed.
   open: boolean;
-  // A drain outside a hook failed: thrown from the next hook, so the run reports it.
+  // A drain outside a hook failed: onChatFlush throws it, so the run reports it.
   drainError: unknown;
   // The run's own aggregate when it has no conversationId (not kept after the run).
   readonly ownAggregate: SentimentAggregate | undefined;
@@ -107,7 +107,8 @@ export class SentimentHandler implements CallbackHandler {
   private readonly entities: boolean | readonly string[] | undefined;
   private readonly conversations: ConversationAggregates;
   // Per run, keyed by the run's handler context (one object per run and handler): no lookup
-  // by id per chunk, and nothing left behind should a run never end.
+  // by id per chunk, and nothing left behind should a run never end (but for `lastRun`, until
+  // another run's chunk).
   private readonly runs = new WeakMap<HandlerContext, RunState>();
   // The run of the last chunk: chunks mostly come run after run, so most need no lookup.
   private lastRun: RunState | undefined;

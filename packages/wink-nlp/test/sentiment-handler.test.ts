@@ -296,6 +296,28 @@ describe('SentimentHandler: maxPendingSentences', () => {
     expect(byScope(events, 'sentence').map((sentence) => sentence.text)).toEqual(nlp.readDoc(review).sentences().out());
   });
 
+  it('reports a failed read on an event-loop turn as a handler error of the run, not silently', async () => {
+    let reads = 0;
+    const failing = {
+      ...nlp,
+      readDoc: (text: string) => {
+        reads++;
+        if (reads === 3) throw new Error('wink failed');
+        return nlp.readDoc(text);
+      },
+    } as typeof nlp;
+    const sentiment = new SentimentHandler({ nlp: failing, maxPendingSentences: 8 });
+    reads = 0; // the constructor's check of the pipe
+    const stream = new NetworkPacedModel(tokenize(review)).stream('Review?', { callbacks: [sentiment], onHandlerError: () => {} });
+    const events = await collect(stream);
+    const result = await stream;
+    expect(result.finishReason).toBe('stop');
+    expect(result.handlerErrors.map((error) => [error.hook, (error.cause as Error).message])).toEqual([['onChatFlush', 'wink failed']]);
+    expect(byScope(events, 'message')).toHaveLength(1);
+    // The window the failed read had is read again later: no sentence is lost.
+    expect(byScope(events, 'sentence').map((sentence) => sentence.text)).toEqual(nlp.readDoc(review).sentences().out());
+  });
+
   it('flushes the sentences still waiting when the reply ends or is aborted, and updates the aggregate with each', async () => {
     const sentiment = new SentimentHandler({ maxPendingSentences: 50 });
     const controller = new AbortController();
