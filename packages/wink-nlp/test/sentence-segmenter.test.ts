@@ -238,6 +238,28 @@ describe('SentenceSegmenter: cost per chunk', () => {
     expect(segmenter.stats.scannedChars / segmenter.receivedChars).toBeLessThan(1.5);
   });
 
+  it('stays flat over a long message when it reads runs of sentences too', () => {
+    const tokens = tokenize(sentencesOf(3000));
+    const segmenter = new SentenceSegmenter({ maxPendingSentences: 8 });
+    const perChunk: number[] = [];
+    let before = 0;
+    for (const token of tokens) {
+      segmenter.push(token);
+      perChunk.push(segmenter.stats.scannedChars - before);
+      before = segmenter.stats.scannedChars;
+    }
+    const tenth = Math.floor(perChunk.length / 10);
+    const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+    const late = sum(perChunk.slice(-tenth)) / sum(perChunk.slice(0, tenth));
+    expect(late).toBeGreaterThan(0.9);
+    expect(late).toBeLessThan(1.1);
+    // No read is longer than a run of eight sentences and the next word, nor than maxSentenceChars.
+    expect(Math.max(...perChunk)).toBeLessThan(1000);
+    expect(segmenter.stats.scannedChars / segmenter.receivedChars).toBeLessThan(1.5);
+    // ...in far fewer reads than sentences.
+    expect(segmenter.stats.scans).toBeLessThan(segmenter.stats.sentences / 3);
+  });
+
   it('stays bounded without sentence ends: a long run-on text is cut at maxSentenceChars', () => {
     // Dots inside words ("v1.2") make wink look often, yet it never reads more than the bound.
     const words = Array.from({ length: 4000 }, (_, index) => (index % 7 === 0 ? `v${index}.${index % 10}` : `Word${index % 13}`));
