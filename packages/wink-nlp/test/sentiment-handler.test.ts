@@ -64,8 +64,8 @@ describe('SentimentHandler: events in the run', () => {
     expect(tail).toEqual(['message', 'conversation', 'finish']);
   });
 
-  it('emits each sentence while the reply is still streaming, at most two chunks after its last one', async () => {
-    const sentiment = new SentimentHandler();
+  it('with maxPendingSentences: 1, emits each sentence while the reply is still streaming, at most two chunks after its last one, even in a burst', async () => {
+    const sentiment = new SentimentHandler({ maxPendingSentences: 1 });
     const tokens = tokenize(review);
     const events = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [sentiment] }));
     let received = 0;
@@ -261,11 +261,11 @@ describe('SentimentHandler: maxPendingSentences', () => {
     return { nlp: counting, reads: () => reads };
   }
 
-  it('in a burst, reads a run of sentences per wink read, with the same sentences, spans and scores, all before the message', async () => {
+  it('by default, in a burst, reads a run of sentences per wink read, with the same sentences, spans and scores as one read per sentence, all before the message', async () => {
     const tokens = tokenize(longReply);
-    const reference = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [new SentimentHandler()] }));
+    const reference = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [new SentimentHandler({ maxPendingSentences: 1 })] }));
     const counting = countingNlp();
-    const batched = new SentimentHandler({ nlp: counting.nlp, maxPendingSentences: 8 });
+    const batched = new SentimentHandler({ nlp: counting.nlp });
     const before = counting.reads();
     const events = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [batched] }));
     const sentences = byScope(events, 'sentence');
@@ -278,8 +278,8 @@ describe('SentimentHandler: maxPendingSentences', () => {
     expect(scopes.indexOf('message')).toBe(sentences.length);
   });
 
-  it('reads what waits as soon as the event loop gets a turn: on a stream that waits between chunks each sentence is at most two chunks late', async () => {
-    const sentiment = new SentimentHandler({ maxPendingSentences: 8 });
+  it('by default reads what waits as soon as the event loop gets a turn: on a stream that waits between chunks each sentence is at most two chunks late', async () => {
+    const sentiment = new SentimentHandler();
     const events = await collect(new NetworkPacedModel(tokenize(review)).stream('Review?', { callbacks: [sentiment] }));
     let received = 0;
     const chunkEnds: number[] = [];
