@@ -168,6 +168,12 @@ export default async function adapterOverhead(): Promise<BenchReport> {
       const rawChunk = median(raw.map((item) => item.perChunkUs));
       const sluiceChunk = median(sluice.map((item) => item.perChunkUs));
       const ttftOverhead = (sluiceTtft / rawTtft - 1) * 100;
+      // What the adapter adds, run against run: the median of each round's difference. A time to
+      // first token here is mostly the fake server's, and bimodal (the server process is or is
+      // not scheduled at once); the difference of two medians swings by a few percent with the
+      // share of slow runs each side happened to get, the paired differences do not.
+      const ttftAdded = median(sluice.map((item, round) => item.ttftMs - (raw[round] as Sample).ttftMs));
+      const ttftAddedPercent = (ttftAdded / rawTtft) * 100;
       const chunkOverhead = (sluiceChunk / rawChunk - 1) * 100;
       const rawCpu = median(raw.map((item) => item.cpuPerChunkUs));
       const sluiceCpu = median(sluice.map((item) => item.cpuPerChunkUs));
@@ -177,6 +183,7 @@ export default async function adapterOverhead(): Promise<BenchReport> {
         fixed(rawTtft, 3),
         fixed(sluiceTtft, 3),
         `${fixed(ttftOverhead)} %`,
+        `${fixed(ttftAdded * 1000, 0)} µs (${fixed(ttftAddedPercent)} %)`,
         fixed(rawChunk, 2),
         fixed(sluiceChunk, 2),
         `${fixed(chunkOverhead)} %`,
@@ -195,7 +202,10 @@ export default async function adapterOverhead(): Promise<BenchReport> {
         `${fixed((signalCpu / rawCpu - 1) * 100)} %`,
         `${fixed((sluiceCpu / signalCpu - 1) * 100)} %`,
       ]);
-      targets_.push({ description: `${target.name}: the adapter adds at most 5% to time to first token (${fixed(ttftOverhead)} %)`, met: ttftOverhead <= 5 });
+      targets_.push({
+        description: `${target.name}: the adapter adds at most 5% to time to first token (${fixed(ttftAddedPercent)} %, run against run; ${fixed(ttftOverhead)} % between the medians)`,
+        met: ttftAddedPercent <= 5,
+      });
       targets_.push({ description: `${target.name}: the adapter adds at most 5% to time per chunk (${fixed(chunkOverhead)} %)`, met: chunkOverhead <= 5 });
     }
     const markdown = [
@@ -211,8 +221,19 @@ export default async function adapterOverhead(): Promise<BenchReport> {
       'CPU per chunk is the client process\'s CPU time per token: it does not count time the',
       'process waited for a core, so it is the steadier figure on a shared machine. The targets are checked on the wall-clock figures.',
       '',
+      'A time to first token here is mostly the fake server building and sending its reply, and it is bimodal (the server',
+      'process gets a core at once or a little later), so the ratio of the two medians moves by a few percent from one run',
+      'of the benchmark to the next with the share of slow runs each side drew. The time to first token target is checked on',
+      'what the adapter adds run against run: the median, over the rounds, of the adapter\'s run minus the raw run of the',
+      'same round, as a share of the raw median. Both figures are shown.',
+      '',
+      'The adapter reads the response body itself, a network read at a time, and decodes an event at a time as the run takes',
+      'it (`sdkStreamEvents` in `@sluice/core`); the SDK still sends the request. The SDK\'s own stream decodes through three',
+      'nested async generators, several promise steps per event: that is why the adapter costs less per chunk than iterating',
+      'the SDK\'s stream.',
+      '',
       table(
-        ['API', 'raw TTFT (ms)', 'sluice TTFT (ms)', 'TTFT overhead', 'raw per chunk (µs)', 'sluice per chunk (µs)', 'per-chunk overhead', 'raw CPU/chunk (µs)', 'sluice CPU/chunk (µs)', 'CPU overhead'],
+        ['API', 'raw TTFT (ms)', 'sluice TTFT (ms)', 'TTFT overhead (medians)', 'TTFT added (median of run-against-run differences)', 'raw per chunk (µs)', 'sluice per chunk (µs)', 'per-chunk overhead', 'raw CPU/chunk (µs)', 'sluice CPU/chunk (µs)', 'CPU overhead'],
         rows,
       ),
       '',

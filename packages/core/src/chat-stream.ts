@@ -45,6 +45,7 @@ const DONE = 3;
 const scheduleNextTurn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+const NO_LANES: HandlerLane[] = Object.freeze([]) as unknown as HandlerLane[];
 
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
@@ -79,14 +80,15 @@ function logHandlerError(error: HandlerError): void {
  * ```
  */
 export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatResult>, LaneHost {
-  readonly runId: string;
   readonly conversationId: string | undefined;
   /** Aborts when the run is stopped. */
   readonly signal: AbortSignal;
 
   private readonly init: ChatStreamInit;
   private readonly controller = new AbortController();
-  private readonly lanes: HandlerLane[];
+  // Made as the run starts, once its provider request is on its way (see begin()).
+  private lanes: HandlerLane[] = NO_LANES;
+  private id: string | undefined;
   private readonly reportListener: HandlerErrorListener;
   private state = IDLE;
   private consumer: 'none' | 'iterator' | 'self' = 'none';
@@ -177,7 +179,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
 
   constructor(init: ChatStreamInit) {
     this.init = init;
-    this.runId = init.runId ?? crypto.randomUUID();
+    this.id = init.runId;
     this.conversationId = init.conversationId;
     this.reportListener = init.onHandlerError ?? this.logFirstErrorPerHandler;
     if (init.signal === undefined) {
@@ -188,12 +190,26 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       if (this.signal.aborted) this.abortRequested = true;
       else this.signal.addEventListener('abort', this.onAbortRequested, { once: true });
     }
+  }
+
+  private readonly readRunId = (): string => this.runId;
+
+  /** The run's id: the `runId` it was given, else a UUID, made on first use. */
+  get runId(): string {
+    return (this.id ??= crypto.randomUUID());
+  }
+
+  private createLanes(): void {
+    const init = this.init;
+    const runId = this.readRunId;
     this.lanes = init.handlers.map((handler, index) => {
       const name =
         handler.name ??
         (handler.constructor !== Object && handler.constructor?.name ? handler.constructor.name : `handler-${index}`);
       const context: HandlerContext = {
-        runId: this.runId,
+        get runId() {
+          return runId();
+        },
         conversationId: this.conversationId,
         metadata: init.metadata ?? NO_METADATA,
         model: init.model,
@@ -318,10 +334,13 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     let openError: unknown;
     if (!aborted) {
       try {
+        const runId = this.readRunId;
         const parts = this.init.open({
           signal: this.signal,
           streaming: this.init.streaming,
-          runId: this.runId,
+          get runId() {
+            return runId();
+          },
           conversationId: this.conversationId,
         });
         this.driven = driveProviderStream(parts, this.sink);
@@ -333,6 +352,9 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
         openError = error ?? new Error('the model threw undefined');
       }
     }
+    // The handlers, the run's id and the start event come after the request: none of them is
+    // needed to send it, and each costs time in front of it.
+    this.createLanes();
     for (const lane of this.lanes) lane.deliver(startStep);
     this.publish({
       type: 'start',
@@ -542,7 +564,10 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       this.controller.abort(new SluiceError({ code: 'consumer_left', message: '[sluice/core] the consumer stopped iterating' }));
       this.onAbortRequested();
       this.stopSource();
-      if (this.state === IDLE) this.state = STREAMING;
+      if (this.state === IDLE) {
+        this.state = STREAMING;
+        this.createLanes();
+      }
       this.beginFinish(undefined);
     }
     return this.settled().then(
