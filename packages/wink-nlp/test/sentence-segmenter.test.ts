@@ -118,6 +118,18 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
     'Hello.World', 'It\'s \'fine.\' Really.', '- item one\n- item two', '1. First\n2. Second',
   ];
   const separators = [' ', ' ', '  ', '\n', '\n\n', '\t', ' \n\n '];
+  /** `text` cut at the positions the seeds pick (each seed modulo the length, duplicates once). */
+  const cutAt = (text: string, cutSeeds: readonly number[]): string[] => {
+    const cuts = [...new Set(cutSeeds.map((seed) => seed % (text.length + 1)))].sort((a, b) => a - b);
+    const chunks: string[] = [];
+    let last = 0;
+    for (const cut of cuts) {
+      chunks.push(text.slice(last, cut));
+      last = cut;
+    }
+    chunks.push(text.slice(last));
+    return chunks;
+  };
   const textArbitrary = fc
     .array(fc.tuple(fc.constantFrom(...pieces), fc.constantFrom(...separators)), { minLength: 1, maxLength: 8 })
     .map((parts) => parts.map(([piece, separator]) => piece + separator).join(''));
@@ -125,14 +137,7 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
   it('random chunkings of the same text give identical sentences, spans and scores (property)', () => {
     fc.assert(
       fc.property(textArbitrary, fc.array(fc.nat(), { maxLength: 40 }), (text, cutSeeds) => {
-        const cuts = [...new Set(cutSeeds.map((seed) => seed % (text.length + 1)))].sort((a, b) => a - b);
-        const chunks: string[] = [];
-        let last = 0;
-        for (const cut of cuts) {
-          chunks.push(text.slice(last, cut));
-          last = cut;
-        }
-        chunks.push(text.slice(last));
+        const chunks = cutAt(text, cutSeeds);
         const reference = segment([text]);
         expect(segment(chunks)).toEqual(reference);
         expect(segment(chars(text))).toEqual(reference);
@@ -157,14 +162,7 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
         fc.integer({ min: 2, max: 9 }),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
         (text, cutSeeds, maxPendingSentences, drains) => {
-          const cuts = [...new Set(cutSeeds.map((seed) => seed % (text.length + 1)))].sort((a, b) => a - b);
-          const chunks: string[] = [];
-          let last = 0;
-          for (const cut of cuts) {
-            chunks.push(text.slice(last, cut));
-            last = cut;
-          }
-          chunks.push(text.slice(last));
+          const chunks = cutAt(text, cutSeeds);
           const reference = segment([text]);
           for (const pieces of [chunks, tokenize(text), chars(text)]) {
             const segmenter = new SentenceSegmenter({ maxPendingSentences });
@@ -216,9 +214,8 @@ describe('SentenceSegmenter: cost per chunk', () => {
     return Array.from({ length: count }, (_, index) => base[index % base.length]).join(' ');
   };
 
-  it('stays flat over a long message: wink reads as much per chunk late in the message as early', () => {
-    const tokens = tokenize(sentencesOf(3000));
-    const segmenter = new SentenceSegmenter();
+  /** Pushes every token; what wink read for each (characters). */
+  const scannedPerChunk = (segmenter: SentenceSegmenter, tokens: readonly string[]): number[] => {
     const perChunk: number[] = [];
     let before = 0;
     for (const token of tokens) {
@@ -226,8 +223,14 @@ describe('SentenceSegmenter: cost per chunk', () => {
       perChunk.push(segmenter.stats.scannedChars - before);
       before = segmenter.stats.scannedChars;
     }
+    return perChunk;
+  };
+  const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+
+  it('stays flat over a long message: wink reads as much per chunk late in the message as early', () => {
+    const segmenter = new SentenceSegmenter();
+    const perChunk = scannedPerChunk(segmenter, tokenize(sentencesOf(3000)));
     const tenth = Math.floor(perChunk.length / 10);
-    const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
     const early = sum(perChunk.slice(0, tenth));
     const late = sum(perChunk.slice(-tenth));
     expect(late / early).toBeGreaterThan(0.9);
@@ -239,17 +242,9 @@ describe('SentenceSegmenter: cost per chunk', () => {
   });
 
   it('stays flat over a long message when it reads runs of sentences too', () => {
-    const tokens = tokenize(sentencesOf(3000));
     const segmenter = new SentenceSegmenter({ maxPendingSentences: 8 });
-    const perChunk: number[] = [];
-    let before = 0;
-    for (const token of tokens) {
-      segmenter.push(token);
-      perChunk.push(segmenter.stats.scannedChars - before);
-      before = segmenter.stats.scannedChars;
-    }
+    const perChunk = scannedPerChunk(segmenter, tokenize(sentencesOf(3000)));
     const tenth = Math.floor(perChunk.length / 10);
-    const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
     const late = sum(perChunk.slice(-tenth)) / sum(perChunk.slice(0, tenth));
     expect(late).toBeGreaterThan(0.9);
     expect(late).toBeLessThan(1.1);

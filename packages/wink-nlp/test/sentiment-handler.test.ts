@@ -4,6 +4,8 @@ import {
   InvalidArgumentError,
   tokenize,
   type CallbackHandler,
+  type ChatCallOptions,
+  type ChatResult,
   type DataEvent,
   type ModelStreamPart,
   type StreamEvent,
@@ -31,6 +33,35 @@ async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   const events: StreamEvent[] = [];
   for await (const event of stream) events.push(event);
   return events;
+}
+
+/** Streams the model, aborting the run after its `deltas`-th text delta; the events and the result. */
+async function streamAbortingAfter(model: FakeChatModel, deltas: number, options: ChatCallOptions): Promise<{ events: StreamEvent[]; result: ChatResult }> {
+  const controller = new AbortController();
+  const stream = model.stream('Review?', { ...options, signal: controller.signal });
+  const events: StreamEvent[] = [];
+  let seen = 0;
+  for await (const event of stream) {
+    events.push(event);
+    if (event.type === 'text-delta' && ++seen === deltas) controller.abort();
+  }
+  return { events, result: await stream };
+}
+
+/** Each sentence's event (but the last's) came at most two chunks after the sentence's last one. */
+function expectEachSentenceWithinTwoChunks(events: readonly StreamEvent[], text: string): void {
+  let received = 0;
+  const chunkEnds: number[] = []; // message length after each chunk
+  for (const event of events) {
+    if (event.type === 'text-delta') {
+      received += event.text.length;
+      chunkEnds.push(received);
+    } else if (isSentimentEvent(event) && event.data.scope === 'sentence' && event.data.end < text.length) {
+      const lastChunk = chunkEnds.findIndex((end) => end >= (event.data as SentenceSentiment).end);
+      expect(lastChunk).toBeGreaterThanOrEqual(0);
+      expect(chunkEnds.length - 1 - lastChunk).toBeLessThanOrEqual(2);
+    }
+  }
 }
 
 function sentimentData(events: readonly StreamEvent[]): SentimentData[] {
@@ -68,18 +99,7 @@ describe('SentimentHandler: events in the run', () => {
     const sentiment = new SentimentHandler({ maxPendingSentences: 1 });
     const tokens = tokenize(review);
     const events = await collect(new FakeChatModel({ tokens }).stream('Review?', { callbacks: [sentiment] }));
-    let received = 0;
-    const chunkEnds: number[] = []; // message length after each chunk
-    for (const event of events) {
-      if (event.type === 'text-delta') {
-        received += event.text.length;
-        chunkEnds.push(received);
-      } else if (isSentimentEvent(event) && event.data.scope === 'sentence' && event.data.end < review.length) {
-        const lastChunk = chunkEnds.findIndex((end) => end >= (event.data as SentenceSentiment).end);
-        expect(lastChunk).toBeGreaterThanOrEqual(0);
-        expect(chunkEnds.length - 1 - lastChunk).toBeLessThanOrEqual(2);
-      }
-    }
+    expectEachSentenceWithinTwoChunks(events, review);
     expect(byScope(events, 'sentence').length).toBe(6);
   });
 
@@ -118,14 +138,7 @@ describe('SentimentHandler: events in the run', () => {
 
   it('flushes the last sentence of an aborted reply', async () => {
     const sentiment = new SentimentHandler();
-    const controller = new AbortController();
-    const stream = new FakeChatModel({ reply: review }).stream('Review?', { callbacks: [sentiment], signal: controller.signal });
-    const events: StreamEvent[] = [];
-    for await (const event of stream) {
-      events.push(event);
-      if (event.type === 'text-delta' && events.filter((item) => item.type === 'text-delta').length === 12) controller.abort();
-    }
-    const result = await stream;
+    const { events, result } = await streamAbortingAfter(new FakeChatModel({ reply: review }), 12, { callbacks: [sentiment] });
     expect(result.finishReason).toBe('aborted');
     const sentences = byScope(events, 'sentence');
     expect(sentences.map((sentence) => sentence.text)).toEqual(nlp.readDoc(result.text).sentences().out());
@@ -281,18 +294,7 @@ describe('SentimentHandler: maxPendingSentences', () => {
   it('by default reads what waits as soon as the event loop gets a turn: on a stream that waits between chunks each sentence is at most two chunks late', async () => {
     const sentiment = new SentimentHandler();
     const events = await collect(new NetworkPacedModel(tokenize(review)).stream('Review?', { callbacks: [sentiment] }));
-    let received = 0;
-    const chunkEnds: number[] = [];
-    for (const event of events) {
-      if (event.type === 'text-delta') {
-        received += event.text.length;
-        chunkEnds.push(received);
-      } else if (isSentimentEvent(event) && event.data.scope === 'sentence' && event.data.end < review.length) {
-        const lastChunk = chunkEnds.findIndex((end) => end >= (event.data as SentenceSentiment).end);
-        expect(lastChunk).toBeGreaterThanOrEqual(0);
-        expect(chunkEnds.length - 1 - lastChunk).toBeLessThanOrEqual(2);
-      }
-    }
+    expectEachSentenceWithinTwoChunks(events, review);
     expect(byScope(events, 'sentence').map((sentence) => sentence.text)).toEqual(nlp.readDoc(review).sentences().out());
   });
 
@@ -320,14 +322,7 @@ describe('SentimentHandler: maxPendingSentences', () => {
 
   it('flushes the sentences still waiting when the reply ends or is aborted, and updates the aggregate with each', async () => {
     const sentiment = new SentimentHandler({ maxPendingSentences: 50 });
-    const controller = new AbortController();
-    const stream = new FakeChatModel({ tokens: tokenize(longReply) }).stream('Review?', { callbacks: [sentiment], conversationId: 'wait', signal: controller.signal });
-    const events: StreamEvent[] = [];
-    for await (const event of stream) {
-      events.push(event);
-      if (event.type === 'text-delta' && events.filter((item) => item.type === 'text-delta').length === 150) controller.abort();
-    }
-    const result = await stream;
+    const { events, result } = await streamAbortingAfter(new FakeChatModel({ tokens: tokenize(longReply) }), 150, { callbacks: [sentiment], conversationId: 'wait' });
     expect(result.finishReason).toBe('aborted');
     const sentences = byScope(events, 'sentence');
     expect(sentences.map((sentence) => sentence.text)).toEqual(nlp.readDoc(result.text).sentences().out());
