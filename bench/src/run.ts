@@ -2,7 +2,12 @@
  * Runs every benchmark (`src/*.bench.ts`) and writes BENCHMARKS.md at the repository root.
  * `pnpm bench` runs them all; `pnpm bench <word>` runs those whose file name contains the word
  * and keeps the other sections of BENCHMARKS.md as they were.
+ *
+ * Each benchmark runs in a process of its own (`run.ts --one <file>`), so none measures in a
+ * heap, JIT state or young generation that the benchmarks before it left behind.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,6 +15,15 @@ import { fileURLToPath } from 'node:url';
 import type { BenchModule, BenchReport } from './bench-report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+if (process.argv[2] === '--one') {
+  // The child: runs one benchmark and leaves its report where the parent said.
+  const [file, reportPath] = process.argv.slice(3) as [string, string];
+  const module = (await import(join(here, file))) as { default: BenchModule };
+  await writeFile(reportPath, JSON.stringify(await module.default()));
+  process.exit(0);
+}
+
 const output = join(here, '..', '..', 'BENCHMARKS.md');
 const filters = process.argv.slice(2);
 
@@ -30,8 +44,16 @@ let failedTargets = 0;
 for (const file of selected) {
   const name = file.replace(/\.bench\.ts$/, '');
   console.log(`\n[bench] ${name} ...`);
-  const module = (await import(join(here, file))) as { default: BenchModule };
-  const report: BenchReport = await module.default();
+  const directory = mkdtempSync(join(os.tmpdir(), 'sluice-bench-'));
+  const reportPath = join(directory, 'report.json');
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', file, reportPath], { stdio: 'inherit' });
+  if (child.status !== 0) {
+    rmSync(directory, { recursive: true, force: true });
+    console.error(`[bench] ${name} failed (exit ${child.status ?? child.signal})`);
+    process.exit(1);
+  }
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as BenchReport;
+  rmSync(directory, { recursive: true, force: true });
   const targets = report.targets
     .map((target) => `- ${target.met ? 'met' : '**missed**'}: ${target.description}`)
     .join('\n');
