@@ -192,6 +192,45 @@ export function driveProviderStream<TResult>(parts: AsyncIterable<ModelStreamPar
   return parts as DrivenProviderStream<unknown> as DrivenProviderStream<TResult>;
 }
 
+/**
+ * One timer for the idle watchdog of every open request, rather than one per request: setting
+ * and clearing a timer per request cost more than the rest of a request's setup here (tens of
+ * µs in front of every request). It ticks at a quarter of the shortest idle timeout watched,
+ * is unref'd (it never keeps a process alive), and stops at the first tick with nothing to watch.
+ */
+class IdleWatchdog {
+  private readonly streams = new Set<{ checkIdle(now: number): void }>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private periodMs = Number.POSITIVE_INFINITY;
+
+  watch(stream: { checkIdle(now: number): void }, idleTimeoutMs: number): void {
+    this.streams.add(stream);
+    const periodMs = Math.max(1, idleTimeoutMs / 4);
+    if (this.timer !== undefined && periodMs >= this.periodMs) return;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.periodMs = periodMs;
+    this.timer = setInterval(this.tick, periodMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  unwatch(stream: { checkIdle(now: number): void }): void {
+    this.streams.delete(stream);
+  }
+
+  private readonly tick = (): void => {
+    if (this.streams.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      this.periodMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const now = performance.now();
+    for (const stream of this.streams) stream.checkIdle(now);
+  };
+}
+
+const watchdog = new IdleWatchdog();
+
 const IDLE = 0;
 const OPENING = 1;
 const STREAMING = 2;
@@ -254,8 +293,9 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   private head = 0;
   private draining = false;
 
-  // The idle watchdog: an event only bumps `eventCount`; a timer compares it a few times per period.
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  // The idle watchdog: an event only bumps `eventCount`; the shared watchdog timer compares it
+  // a few times per period (see `IdleWatchdog`).
+  private watched = false;
   private eventCount = 0;
   private seenCount = 0;
   private lastActivity = 0;
@@ -374,7 +414,8 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       this.eventCount = 0;
       this.seenCount = 0;
       this.lastActivity = performance.now();
-      this.armWatchdog();
+      this.watched = true;
+      watchdog.watch(this, this.idleTimeoutMs);
     }
     return opened;
   }
@@ -541,9 +582,9 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   /** Ends the current attempt: stops the watchdog; aborting releases a failed request's connection. */
   private endAttempt(abortRequest: boolean): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+    if (this.watched) {
+      this.watched = false;
+      watchdog.unwatch(this);
     }
     const controller = this.controller;
     if (abortRequest && controller !== undefined && !controller.signal.aborted) controller.abort();
@@ -563,24 +604,19 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return part;
   }
 
-  private armWatchdog(): void {
-    this.timer = setTimeout(this.checkIdle, Math.max(1, this.idleTimeoutMs / 4));
-  }
-
-  private readonly checkIdle = (): void => {
-    this.timer = undefined;
+  /** Called by the watchdog a few times per idle period: aborts the attempt once it is idle too long. */
+  checkIdle(now: number): void {
     if (this.state !== OPENING && this.state !== STREAMING) return;
-    const now = performance.now();
     if (this.eventCount !== this.seenCount) {
       this.seenCount = this.eventCount;
       this.lastActivity = now;
     } else if (now - this.lastActivity >= this.idleTimeoutMs) {
       this.idleFired = true;
+      this.watched = false;
+      watchdog.unwatch(this);
       (this.controller as AbortController).abort(new Error('idle timeout'));
-      return;
     }
-    this.armWatchdog();
-  };
+  }
 
   private idleError(): ModelError {
     const { provider } = this.options;

@@ -209,6 +209,20 @@ describe('retryingProviderStream: idle timeout', () => {
     expect(recorded.signals[0]?.aborted).toBe(true);
   });
 
+  it('times out a stream with a short idle timeout on time while one with a long timeout is open too', async () => {
+    const longRun = new AbortController();
+    const patient = scriptedProvider([{ events: [text('a')], ending: 'stall' }], { idleTimeoutMs: 120_000, signal: longRun.signal });
+    const patientDone = drain(patient.stream);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the long-timeout stream is watched first
+    const { stream } = scriptedProvider([{ events: [text('b')], ending: 'stall' }], { idleTimeoutMs: 80 });
+    const started = performance.now();
+    const { error } = await drain(stream);
+    expect(error).toMatchObject({ code: 'stream_idle_timeout' });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    longRun.abort();
+    expect((await patientDone).error).toBeUndefined();
+  });
+
   it('retries a stream stalled before its first delta', async () => {
     const { stream, recorded } = scriptedProvider([{ events: [meta], ending: 'stall' }, { events: [text('fresh'), finish] }], { idleTimeoutMs: 60 });
     const { parts, error } = await drain(stream);
