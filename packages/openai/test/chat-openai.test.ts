@@ -1,6 +1,7 @@
 import { AIMessage, HumanMessage, InvalidArgumentError, ModelError, SystemMessage, ToolMessage } from '@sluice/core';
 import { startFakeOpenAI, type FakeProviderServer } from '@sluice/testing';
 import { createServer } from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,23 @@ describe('ChatOpenAI requests', () => {
     expect(viaWrapper.text).toBe('Hello, world');
     const comparable = (result: typeof direct) => ({ ...result, runId: '', responseId: '', metrics: undefined });
     expect(comparable(viaWrapper)).toEqual(comparable(direct));
+  });
+
+  it('reads a body that is not a web ReadableStream (a custom fetch answering with a Node stream) through the SDK\'s own stream', async () => {
+    const nodeBodies: unknown[] = [];
+    const customFetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const response = await fetch(url, init);
+      const body = Readable.fromWeb(response.body as never);
+      nodeBodies.push(body);
+      // What some fetch polyfills hand back: a response whose body is a Node stream.
+      return { ok: response.ok, status: response.status, statusText: response.statusText, headers: response.headers, url: response.url, body } as unknown as Response;
+    };
+    const client = new OpenAI({ apiKey: 'k', baseURL: server.baseURL, fetch: customFetch as typeof fetch });
+    server.script({ text: ['Hello', ', ', 'world'] });
+    const result = await new ChatOpenAI({ client }).stream('Hi');
+    expect(result.text).toBe('Hello, world');
+    expect(result.finishReason).toBe('stop');
+    expect(nodeBodies).toHaveLength(1);
   });
 
   it('reads OPENAI_API_KEY and OPENAI_BASE_URL when no key or URL is given', async () => {
