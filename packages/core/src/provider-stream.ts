@@ -295,7 +295,6 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   // The idle watchdog: an event only bumps `eventCount`; the shared watchdog timer compares it
   // a few times per period (see `IdleWatchdog`).
-  private watched = false;
   private eventCount = 0;
   private seenCount = 0;
   private lastActivity = 0;
@@ -414,7 +413,6 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       this.eventCount = 0;
       this.seenCount = 0;
       this.lastActivity = performance.now();
-      this.watched = true;
       watchdog.watch(this, this.idleTimeoutMs);
     }
     return opened;
@@ -470,20 +468,25 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       return this.fail(error);
     }
     if (parts === undefined) return this.advance();
+    // The hot path: one part, after the first delta.
+    if (this.delivered && !Array.isArray(parts)) return this.sink.part(parts as ModelStreamPart);
+    this.hold(parts);
+    return this.advance();
+  };
+
+  /** Queues an event's parts; the first delta among them lets the queue go out. */
+  private hold(parts: ModelStreamPart | readonly ModelStreamPart[]): void {
     if (!Array.isArray(parts)) {
       const part = parts as ModelStreamPart;
-      // The hot path: one part, after the first delta.
-      if (this.delivered) return this.sink.part(part);
       this.queue.push(part);
-      if (isDelta(part)) this.delivered = true;
-      return this.advance();
+      if (!this.delivered && isDelta(part)) this.delivered = true;
+      return;
     }
     for (const part of parts as readonly ModelStreamPart[]) {
       if (!this.delivered && isDelta(part)) this.delivered = true;
       this.queue.push(part);
     }
-    return this.advance();
-  };
+  }
 
   /**
    * Takes buffered events until one gives a part that may go out, which goes out in this same
@@ -503,18 +506,9 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
         return this.fail(error);
       }
       if (parts === undefined) continue;
-      if (!Array.isArray(parts)) {
-        const part = parts as ModelStreamPart;
-        // The hot path: one part, after the first delta.
-        if (this.delivered) return this.sink.part(part);
-        this.queue.push(part);
-        if (isDelta(part)) this.delivered = true;
-      } else {
-        for (const part of parts as readonly ModelStreamPart[]) {
-          if (!this.delivered && isDelta(part)) this.delivered = true;
-          this.queue.push(part);
-        }
-      }
+      // The hot path: one part, after the first delta.
+      if (this.delivered && !Array.isArray(parts)) return this.sink.part(parts as ModelStreamPart);
+      this.hold(parts);
       if (this.delivered) return this.sink.part(this.takeQueued());
     }
     if (this.sourceEnded) return this.endOfEvents();
@@ -582,10 +576,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
 
   /** Ends the current attempt: stops the watchdog; aborting releases a failed request's connection. */
   private endAttempt(abortRequest: boolean): void {
-    if (this.watched) {
-      this.watched = false;
-      watchdog.unwatch(this);
-    }
+    if (this.idleTimeoutMs > 0) watchdog.unwatch(this);
     const controller = this.controller;
     if (abortRequest && controller !== undefined && !controller.signal.aborted) controller.abort();
     this.stream = undefined;
@@ -612,7 +603,6 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       this.lastActivity = now;
     } else if (now - this.lastActivity >= this.idleTimeoutMs) {
       this.idleFired = true;
-      this.watched = false;
       watchdog.unwatch(this);
       (this.controller as AbortController).abort(new Error('idle timeout'));
     }
