@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts any local service the tests use (PostgreSQL, MariaDB) that is down, rather than
+# Starts any local service the tests use (PostgreSQL, MariaDB, Redis) that is down, rather than
 # letting its tests be skipped. Does nothing on a machine without them installed.
 set -uo pipefail
 
@@ -22,5 +22,11 @@ if [ -x /usr/sbin/mariadbd ] && ! mysqladmin -h 127.0.0.1 -u root ping >/dev/nul
   echo "[sluice] starting MariaDB" >&2
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   wait_for MariaDB "mysqladmin -h 127.0.0.1 -u root ping"
+fi
+if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "[sluice] starting Redis" >&2
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 fi
 exit 0

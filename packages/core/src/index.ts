@@ -57,6 +57,19 @@ export {
   type RetryingProviderStreamOptions,
   type RetryOptions,
 } from './provider-stream.js';
+export { MemoryRunHub, type MemoryRunHubOptions } from './memory-run-hub.js';
+export type {
+  AdmitResult,
+  CancelResult,
+  ExpiredRun,
+  RunAdmission,
+  RunControl,
+  RunHub,
+  RunInfo,
+  RunListener,
+  RunState,
+  RunSubscription,
+} from './run-hub.js';
 export type { HandlerMetrics, RunMetrics } from './run-metrics.js';
 export {
   END_OF_EVENTS,
