@@ -85,6 +85,12 @@ export interface FinishEvent {
   reason: FinishReason;
   message: Message;
   usage: Usage | undefined;
+  /**
+   * Why a run with reason `aborted` stopped, when it was not asked to by its caller: coded
+   * `run_interrupted` (its instance died and another ended it) or `shutdown` (its server
+   * closed). Absent otherwise.
+   */
+  error?: SerializedError;
 }
 
 /** The model failed; a `finish` event with reason `error` follows. */
