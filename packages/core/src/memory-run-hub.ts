@@ -173,6 +173,12 @@ export class MemoryRunHub implements RunHub {
     return { runId: run.runId, conversationId: run.conversationId, owner: run.owner, state: run.state };
   }
 
+  conversationRun(conversationId: string): Promise<RunInfo | undefined> {
+    let latest: HubRun | undefined;
+    for (const run of this.conversationRuns.get(conversationId) ?? []) latest = run;
+    return Promise.resolve(latest === undefined ? undefined : { runId: latest.runId, conversationId: latest.conversationId, owner: latest.owner, state: latest.state });
+  }
+
   /** Runs of the owner in state live or finishing. */
   liveRuns(owner: string): number {
     return this.ownerRuns.get(owner) ?? 0;

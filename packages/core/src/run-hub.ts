@@ -101,6 +101,12 @@ export interface RunHub {
   /** What the hub knows of the run, or undefined (never admitted, or past retention). */
   get(runId: string): Promise<RunInfo | undefined>;
   /**
+   * The conversation's run in state `live` or `finishing` (the latest, with concurrent turns),
+   * or undefined: `GET /conversations/:id` waits for a `finishing` one so the reply whose
+   * `finish` was sent is in the history. Optional: without it that read does not wait.
+   */
+  conversationRun?(conversationId: string): Promise<RunInfo | undefined>;
+  /**
    * The run's events with `seq > afterSeq` published so far, and every later one through the
    * listener: together, no gap and no duplicate. Undefined when the hub cannot serve the run
    * from `afterSeq` (unknown, or that part of its log is gone): read it from storage.

@@ -1,4 +1,4 @@
-import type { CallbackHandler, Message, StreamEvent } from '@sluice/core';
+import type { CallbackHandler, FinishEvent, Message, SerializedError, StreamEvent } from '@sluice/core';
 
 /** What the HTTP layer needs to know of a stored run. */
 export interface StoredRun {
@@ -18,11 +18,22 @@ export interface ChatStorage {
   store: {
     /** The conversation's messages, ready to send as the next prompt. */
     messages(conversationId: string): Promise<Message[]>;
-    /** The run's stored events with `seq > afterSeq`, in order. */
-    eventsAfter(runId: string, afterSeq: number): Promise<StreamEvent[]>;
+    /** The run's stored events with `seq > afterSeq`, in order, at most `limit` of them. */
+    eventsAfter(runId: string, afterSeq: number, options?: { limit?: number }): Promise<StreamEvent[]>;
     runStatus(runId: string): Promise<StoredRun | undefined>;
     /** The principal a conversation belongs to (recorded from the run's `metadata.owner`). */
     conversationOwner(conversationId: string): Promise<string | undefined>;
+    /**
+     * Makes `owner` the owner of the conversation if it has none, in one atomic step, and
+     * gives the conversation's owner: two principals racing for a new id get the same answer.
+     */
+    claimConversation(conversationId: string, owner: string): Promise<string>;
+    /**
+     * Ends a run whose instance died: stores a terminal `finish` (reason `aborted`, with
+     * `error`) at `seq` and the message with its partial content. Gives the stored finish (the
+     * existing one if the run had ended), or undefined for an unknown run.
+     */
+    interruptRun(runId: string, options: { seq?: number; error: SerializedError }): Promise<FinishEvent | undefined>;
   };
 }
 
@@ -43,14 +54,16 @@ export class MemoryConversations {
     return [...(this.conversations.get(conversationId)?.messages ?? [])];
   }
 
-  /** Creates the conversation for `owner` if it is new. */
-  claim(conversationId: string, owner: string): void {
-    if (this.conversations.has(conversationId)) return;
+  /** Creates the conversation for `owner` if it is new; gives the conversation's owner. */
+  claim(conversationId: string, owner: string): string {
+    const existing = this.conversations.get(conversationId);
+    if (existing !== undefined) return existing.owner;
     this.conversations.set(conversationId, { owner, messages: [] });
     if (this.conversations.size > this.maxConversations) {
       const oldest = this.conversations.keys().next().value as string;
       this.conversations.delete(oldest);
     }
+    return owner;
   }
 
   /** Records a turn: the new messages and the assistant's reply. */

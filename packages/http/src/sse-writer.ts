@@ -46,6 +46,7 @@ export class SseWriter {
   private waitingForDrain = false;
   private endRequested = false;
   private ended = false;
+  private pageWaiter: ((written: boolean) => void) | undefined;
   private readonly flushNow = (): void => this.flush();
   private readonly onDrain = (): void => {
     this.waitingForDrain = false;
@@ -77,6 +78,26 @@ export class SseWriter {
     this.schedule();
   }
 
+  /**
+   * Writes one page of stored events and resolves once the socket has taken it (true) or the
+   * client is gone (false): a reader of a long stored log holds one page at a time, never the
+   * whole run, and never meets the slow-client cap.
+   */
+  sendPage(events: readonly StreamEvent[]): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    this.replay(events);
+    return new Promise((resolve) => {
+      this.pageWaiter = resolve;
+      this.schedule();
+    });
+  }
+
+  /** Writes a frame that is not a run event (`event: run-error`), then ends the response. */
+  fail(code: string, message: string): void {
+    this.write(`event: run-error\ndata: ${JSON.stringify({ error: { code, message } })}\n\n`);
+    this.end();
+  }
+
   /** Queues an event's frame. Returns false when the client is gone. */
   send(event: StreamEvent): boolean {
     return this.write(formatSseEvent(event));
@@ -105,6 +126,7 @@ export class SseWriter {
       this.backlog = [];
       this.ended = true;
       this.response.destroy();
+      this.settlePage(false);
       return false;
     }
     this.schedule();
@@ -123,6 +145,7 @@ export class SseWriter {
     if (this.waitingForDrain || this.ended) return;
     if (this.response.destroyed) {
       this.ended = true;
+      this.settlePage(false);
       return;
     }
     while (this.backlogIndex < this.backlog.length) {
@@ -136,6 +159,8 @@ export class SseWriter {
       if (!this.response.write(frames.join(''))) return this.waitForDrain();
     }
     this.backlog = [];
+    this.backlogIndex = 0;
+    this.settlePage(true);
     if (this.pending.length > 0) {
       const chunk = this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join('');
       this.pending = [];
@@ -151,5 +176,14 @@ export class SseWriter {
   private waitForDrain(): void {
     this.waitingForDrain = true;
     this.response.once('drain', this.onDrain);
+    // A client that leaves while the socket is full never drains: let a page waiter go.
+    if (this.pageWaiter !== undefined) this.response.once('close', this.onDrain);
+  }
+
+  private settlePage(written: boolean): void {
+    const waiter = this.pageWaiter;
+    if (waiter === undefined) return;
+    this.pageWaiter = undefined;
+    waiter(written && !this.closed);
   }
 }
