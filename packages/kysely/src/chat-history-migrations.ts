@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResult } from 'kysely/migration';
 import { StorageError } from './errors/storage-error.js';
 import { detectFlavor, type SqlFlavor } from './sql-flavor.js';
-import { tableNames, type TableNames } from './table-names.js';
+import { messagePositionIndex, tableNames, type TableNames } from './table-names.js';
 
 /** Where the chat history lives. */
 export interface ChatHistorySchemaOptions {
@@ -103,7 +103,57 @@ export function chatHistoryMigrations(tables: TableNames, flavor: SqlFlavor): Re
         await db.schema.dropTable(tables.conversations).execute();
       },
     },
+    // Two instances writing one conversation at once could both read the same max(position);
+    // a unique index turns that race into an error the writer retries with fresh positions.
+    '2026_12_04_0001_unique_message_positions': {
+      async up(db: AnyKysely): Promise<void> {
+        await renumberDuplicatePositions(db, tables, flavor);
+        await dropIndex(db, `${tables.messages}_conversation`, tables.messages, flavor);
+        await db.schema
+          .createIndex(messagePositionIndex(tables))
+          .on(tables.messages)
+          .columns(['conversation_id', 'position'])
+          .unique()
+          .execute();
+      },
+      async down(db: AnyKysely): Promise<void> {
+        await dropIndex(db, messagePositionIndex(tables), tables.messages, flavor);
+        await db.schema
+          .createIndex(`${tables.messages}_conversation`)
+          .on(tables.messages)
+          .columns(['conversation_id', 'position'])
+          .execute();
+      },
+    },
   };
+}
+
+/** Drops an index; only MySQL names its table (PostgreSQL and SQLite index names are schema-wide). */
+async function dropIndex(db: AnyKysely, name: string, table: string, flavor: SqlFlavor): Promise<void> {
+  const drop = db.schema.dropIndex(name);
+  await (flavor === 'mysql' ? drop.on(table) : drop).execute();
+}
+
+/**
+ * Gives every conversation that holds two messages at one position the positions 0..n-1, in
+ * the order they were read until now (position, then created_at, then id). Conversations
+ * without duplicates are left as they are.
+ */
+async function renumberDuplicatePositions(db: AnyKysely, tables: TableNames, flavor: SqlFlavor): Promise<void> {
+  const messages = sql.table(tables.messages);
+  const position = sql.ref('position');
+  const conversationId = sql.ref('conversation_id');
+  const numbered = sql`select ${sql.ref('id')} as ${sql.ref('id')}, row_number() over (partition by ${conversationId} order by ${position}, ${sql.ref('created_at')}, ${sql.ref('id')}) - 1 as ${sql.ref('n')}
+    from ${messages}
+    where ${conversationId} in (select ${conversationId} from ${messages} group by ${conversationId}, ${position} having count(*) > 1)`;
+  if (flavor === 'mysql') {
+    await sql`update ${messages} as ${sql.table('m')} join (${numbered}) as ${sql.table('r')} on ${sql.ref('m.id')} = ${sql.ref('r.id')}
+      set ${sql.ref('m.position')} = ${sql.ref('r.n')} where ${sql.ref('m.position')} <> ${sql.ref('r.n')}`.execute(db);
+  } else {
+    // UPDATE ... FROM: PostgreSQL, and SQLite since 3.33.
+    await sql`update ${messages} set ${position} = ${sql.ref('r.n')} from (${numbered}) as ${sql.table('r')}
+      where ${sql.ref(`${tables.messages}.id`)} = ${sql.ref('r.id')} and ${sql.ref(`${tables.messages}.position`)} <> ${sql.ref('r.n')}`.execute(db);
+  }
 }
 
 function migrator(db: AnyKysely, options: ChatHistorySchemaOptions): Migrator {

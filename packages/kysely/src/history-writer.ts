@@ -3,8 +3,8 @@ import type { Kysely } from 'kysely';
 import { StorageError } from './errors/storage-error.js';
 import type { HistoryRecord } from './history-record.js';
 import type { SqlFlavor } from './sql-flavor.js';
-import type { TableNames } from './table-names.js';
-import { isMissingTableError, isTransientError } from './transient-error.js';
+import { messagePositionIndex, type TableNames } from './table-names.js';
+import { isMissingTableError, isTransientError, isUniqueViolationOn } from './transient-error.js';
 import { BatchWriter } from './write-batch.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -109,6 +109,7 @@ export class HistoryWriter {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly onError: (error: StorageError) => void;
+  private readonly isPositionConflict: (error: unknown) => boolean;
 
   private records: HistoryRecord[] = [];
   private runIds: string[] = [];
@@ -143,6 +144,8 @@ export class HistoryWriter {
     this.initialDelayMs = nonNegative(retry.initialDelayMs, 25, 'retry.initialDelayMs');
     this.maxDelayMs = nonNegative(retry.maxDelayMs, 2000, 'retry.maxDelayMs');
     this.onError = options.onError ?? logError;
+    const positionIndex = messagePositionIndex(tables);
+    this.isPositionConflict = (error) => isUniqueViolationOn(error, tables.messages, positionIndex);
     this.batchWriter = new BatchWriter(flavor, tables, positiveInteger(options.maxRowsPerStatement, 2000, 'maxRowsPerStatement'));
   }
 
@@ -248,6 +251,14 @@ export class HistoryWriter {
       try {
         await this.db.transaction().execute((transaction) => this.batchWriter.write(transaction, batch, runIds));
       } catch (error) {
+        if (this.isPositionConflict(error) && attempt < this.maxAttempts) {
+          // Another writer took the message positions this batch computed and has committed
+          // them (the conflict waits for that): the next attempt reads the new maximum. A short
+          // jittered pause keeps two writers racing again from colliding in lockstep.
+          this.stats.retries++;
+          await sleep(Math.random() * this.initialDelayMs);
+          continue;
+        }
         if (isTransientError(error)) {
           if (attempt < this.maxAttempts) {
             this.stats.retries++;

@@ -38,7 +38,7 @@ export { StorageError, type StorageErrorOptions } from './errors/storage-error.j
 export type { HistoryRecord, RunEndRecord, RunStartRecord } from './history-record.js';
 export { HistoryWriter, type HistoryWriterOptions, type RetryOptions, type WriterCounters } from './history-writer.js';
 export { detectFlavor, type SqlFlavor } from './sql-flavor.js';
-export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './table-names.js';
+export { DEFAULT_TABLE_PREFIX, messagePositionIndex, tableNames, type TableNames } from './table-names.js';
 export { decodeContent, encodeContent, type ContentEncoding } from './text-encoding.js';
 export { isMissingTableError, isTransientError } from './transient-error.js';
 export type { MessageStatus } from './write-batch.js';

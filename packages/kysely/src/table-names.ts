@@ -33,3 +33,11 @@ export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
     migrationLock: `${prefix}migration_lock`,
   };
 }
+
+/**
+ * The unique index on a conversation's message positions (`<messages>_position_key`): a
+ * writer that meets it computed its positions from a stale maximum and must retry.
+ */
+export function messagePositionIndex(tables: TableNames): string {
+  return `${tables.messages}_position_key`;
+}

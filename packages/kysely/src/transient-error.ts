@@ -82,3 +82,19 @@ export function isMissingTableError(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * True when `error` is a duplicate in the unique index `index` on `(conversation_id, position)`
+ * of table `table`: another writer took the positions this one computed. PostgreSQL names the
+ * constraint; MySQL and MariaDB name the key in the message; SQLite names the columns.
+ */
+export function isUniqueViolationOn(error: unknown, table: string, index: string): boolean {
+  for (const candidate of causes(error)) {
+    const { code, message } = candidate;
+    if (typeof message !== 'string') continue;
+    if (code === '23505') return (candidate as { constraint?: unknown }).constraint === index || message.includes(`"${index}"`);
+    if (code === 'ER_DUP_ENTRY' || candidate.errno === 1062) return message.includes(`'${index}'`) || message.includes(`.${index}'`);
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE') return message.includes(`${table}.conversation_id, ${table}.position`);
+  }
+  return false;
+}

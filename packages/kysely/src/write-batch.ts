@@ -1,5 +1,5 @@
 import type { Message } from '@sluice/core';
-import { CompiledQuery, sql, type InsertQueryBuilder, type InsertResult, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { HistoryRecord, RunEndRecord, RunStartRecord } from './history-record.js';
 import { MAX_PARAMETERS, quoteIdentifier, type SqlFlavor } from './sql-flavor.js';
 import type { TableNames } from './table-names.js';
@@ -16,7 +16,7 @@ const CHUNK_COLUMNS = 5;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 /** Extra message fields stored as JSON in `fields`. */
-function fieldsOf(message: Message): string | null {
+export function fieldsOf(message: Message): string | null {
   const fields: Record<string, unknown> = {};
   if (message.name !== undefined) fields.name = message.name;
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) fields.toolCalls = message.toolCalls;
@@ -112,15 +112,6 @@ export class BatchWriter {
     for (const record of records) if (record.type === '@end') await this.writeEnd(db, record, now);
   }
 
-  /** Inserts, skipping rows whose key already exists (a retried batch). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private insertIgnoring(builder: InsertQueryBuilder<any, any, InsertResult>, key: string): InsertQueryBuilder<any, any, InsertResult> {
-    // MySQL has no ON CONFLICT; a no-op update skips duplicates without INSERT IGNORE's habit
-    // of turning every other error into a warning.
-    if (this.flavor === 'mysql') return builder.onDuplicateKeyUpdate({ [key]: sql.ref(key) });
-    return builder.onConflict((conflict) => conflict.column(key).doNothing());
-  }
-
   private async writeStart(db: AnyKysely, record: RunStartRecord): Promise<void> {
     const { tables } = this;
     const conversation = db
@@ -133,11 +124,17 @@ export class BatchWriter {
 
     // The run's messages are usually the stored conversation plus the new turn: store only the
     // new turn. A prompt shorter than the history is a new turn as a whole.
-    const last = await db
+    // One read gives both the next free position and whether this start is stored already (a
+    // batch retried after an ambiguous commit): its rows are written together or not at all.
+    const last = (await db
       .selectFrom(tables.messages)
-      .select((eb) => eb.fn.max('position').as('last'))
+      .select((eb) => [
+        eb.fn.max('position').as('last'),
+        eb.fn.max(eb.case().when('id', '=', record.runId).then(1).else(0).end()).as('started'),
+      ])
       .where('conversation_id', '=', record.conversationId)
-      .executeTakeFirst();
+      .executeTakeFirst()) as { last: number | string | null; started: number | string | null } | undefined;
+    if (Number(last?.started ?? 0) === 1) return;
     const stored = last?.last === null || last?.last === undefined ? 0 : Number(last.last) + 1;
     const messages = record.messages;
     // The caller said how much of the prompt is history; otherwise, what is past the stored count.
@@ -185,7 +182,9 @@ export class BatchWriter {
       created_at: record.createdAt,
       updated_at: record.createdAt,
     });
-    await this.insertIgnoring(db.insertInto(tables.messages).values(rows), 'id').execute();
+    // A plain insert: positions are unique per conversation, and a writer that raced another
+    // to them must fail and retry (MySQL's ON DUPLICATE KEY would silently drop the row).
+    await db.insertInto(tables.messages).values(rows).execute();
   }
 
   /**

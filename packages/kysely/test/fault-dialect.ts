@@ -9,6 +9,12 @@ export interface Faults {
    * which a writer cannot know whether its batch is stored, and must retry it.
    */
   ambiguousCommits?: number;
+  /**
+   * Runs before each query reaches the database, with its SQL text: lets a test do something
+   * elsewhere at an exact point of a transaction (another writer committing between a read
+   * and a write).
+   */
+  beforeQuery?: (sql: string) => Promise<void> | void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,6 +30,7 @@ class FaultyConnection implements DatabaseConnection {
 
   async executeQuery<TRow>(compiledQuery: CompiledQuery): Promise<QueryResult<TRow>> {
     if (this.faults.delayMs) await sleep(this.faults.delayMs);
+    if (this.faults.beforeQuery) await this.faults.beforeQuery(compiledQuery.sql);
     return this.inner.executeQuery<TRow>(compiledQuery);
   }
 

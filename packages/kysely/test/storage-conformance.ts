@@ -1,9 +1,12 @@
 import { FakeChatModel, HumanMessage, SystemMessage, type StreamEvent } from '@sluice/core';
 import { Kysely, sql, type Dialect } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  chatHistoryMigrations,
   ChatHistoryHandler,
   ChatHistoryStore,
+  detectFlavor,
   dropChatHistoryTables,
   migrateToLatest,
   StorageError,
@@ -326,6 +329,144 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       const messages = await store.messages(conversationId);
       expect(messages.map((message) => message.content)).toEqual([prompt, result.text]);
       expect(result.text).toBe(tricky.join(''));
+      await handler.close();
+    });
+
+    test('the unique positions migration renumbers duplicates in their read order, and its down restores the plain index', async () => {
+      const scratch = `${prefix}mig_`;
+      const tables = tableNames(scratch);
+      const migrations = chatHistoryMigrations(tables, detectFlavor(db));
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: () => Promise.resolve(migrations) },
+        migrationTableName: tables.migration,
+        migrationLockTableName: tables.migrationLock,
+      });
+      const row = (id: string, conversationId: string, position: number, createdAt: number) => ({
+        id,
+        conversation_id: conversationId,
+        run_id: id,
+        position,
+        role: 'user',
+        content: id,
+        content_encoding: 'text',
+        status: 'complete',
+        created_at: createdAt,
+        updated_at: createdAt,
+      });
+      const positions = async (conversationId: string): Promise<Record<string, number>> => {
+        const rows = await db.selectFrom(tables.messages).select(['id', 'position']).where('conversation_id', '=', conversationId).execute();
+        return Object.fromEntries(rows.map((stored: { id: string; position: number | string }) => [stored.id, Number(stored.position)]));
+      };
+      try {
+        expect((await migrator.migrateTo('2026_11_01_0001_chat_history')).error).toBeUndefined();
+        // Two writers raced under the old schema: position 1 is taken twice, once with a tie on created_at.
+        await db
+          .insertInto(tables.messages)
+          .values([
+            row('a0', 'dup', 0, 10),
+            row('a1-late', 'dup', 1, 30),
+            row('a1-b', 'dup', 1, 20),
+            row('a1-a', 'dup', 1, 20),
+            row('a2', 'dup', 2, 5),
+            row('b0', 'clean', 0, 10),
+            row('b5', 'clean', 5, 10),
+          ])
+          .execute();
+        await migrateToLatest(db, { tablePrefix: scratch });
+        expect(await positions('dup')).toEqual({ a0: 0, 'a1-a': 1, 'a1-b': 2, 'a1-late': 3, a2: 4 });
+        expect(await positions('clean')).toEqual({ b0: 0, b5: 5 });
+        await expect(db.insertInto(tables.messages).values(row('again', 'dup', 4, 40)).execute()).rejects.toThrow();
+
+        expect((await migrator.migrateTo('2026_11_01_0001_chat_history')).error).toBeUndefined();
+        await db.insertInto(tables.messages).values(row('again', 'dup', 4, 40)).execute();
+        expect(Object.values(await positions('dup')).filter((position) => position === 4)).toHaveLength(2);
+      } finally {
+        await dropChatHistoryTables(db, { tablePrefix: scratch });
+      }
+    });
+
+    test('two handlers writing one conversation at once store every message, at positions 0..n-1', async () => {
+      const conversationId = `conv-${prefix}-race`;
+      // A little latency per statement keeps both writers' transactions open at once.
+      const handlers = [handlerOn(open({ delayMs: 3 })), handlerOn(open({ delayMs: 3 }))];
+      const streams = handlers.flatMap((handler, writer) => {
+        const model = new FakeChatModel({ tokens: tokensOf(20, `h${writer}-`), callbacks: [handler] });
+        return Array.from({ length: 10 }, (_, index) => model.stream(`writer ${writer} run ${index}`, { conversationId }));
+      });
+      const results = await Promise.all(streams);
+      for (const result of results) expect(result.handlerErrors).toEqual([]);
+      const rows = await db
+        .selectFrom(tableNames(prefix).messages)
+        .select(['run_id', 'role', 'position'])
+        .where('conversation_id', '=', conversationId)
+        .orderBy('position')
+        .execute();
+      expect(rows.map((stored: { position: number | string }) => Number(stored.position))).toEqual(Array.from({ length: 40 }, (_, index) => index));
+      for (const result of results) {
+        expect(rows.filter((stored: { run_id: string }) => stored.run_id === result.runId).map((stored: { role: string }) => stored.role).sort()).toEqual(['assistant', 'user']);
+        expect((await store.runStatus(result.runId))?.status).toBe('complete');
+      }
+      for (const handler of handlers) {
+        expect(handler.counters.failed).toBe(0);
+        await handler.close();
+      }
+    });
+
+    test('a writer whose message positions another writer took between its read and its insert retries with fresh ones', async () => {
+      const tables = tableNames(prefix);
+      const conversationId = `conv-${prefix}-taken`;
+      const seeder = handlerOn(db);
+      await new FakeChatModel({ responses: ['first'], callbacks: [seeder] }).invoke('seed', { conversationId });
+      await seeder.close();
+      // SQLite's writer holds the file's write lock from its first statement: nobody can take a
+      // position in between, so there is nothing to inject there.
+      const interleaves = detectFlavor(db) !== 'sqlite';
+      let injected = false;
+      const faults: Faults = {
+        beforeQuery: async (text) => {
+          if (injected || !interleaves || !/^insert into .?\w+messages\b/.test(text)) return;
+          injected = true;
+          // Another instance commits a message at the position this writer has just computed.
+          const taken = await db
+            .selectFrom(tables.messages)
+            .select((eb) => eb.fn.max('position').as('last'))
+            .where('conversation_id', '=', conversationId)
+            .executeTakeFirstOrThrow();
+          await db
+            .insertInto(tables.messages)
+            .values({
+              id: `${conversationId}-other`,
+              conversation_id: conversationId,
+              run_id: `${conversationId}-other`,
+              position: Number(taken.last) + 1,
+              role: 'user',
+              content: 'from another instance',
+              content_encoding: 'text',
+              status: 'complete',
+              created_at: Date.now(),
+              updated_at: Date.now(),
+            })
+            .execute();
+        },
+      };
+      const handler = handlerOn(open(faults), { retry: { initialDelayMs: 1 } });
+      const result = await new FakeChatModel({ responses: ['second'], callbacks: [handler] }).stream('again', { conversationId });
+      expect(result.handlerErrors).toEqual([]);
+      expect(injected).toBe(interleaves);
+      const rows = await db
+        .selectFrom(tables.messages)
+        .select(['content', 'position'])
+        .where('conversation_id', '=', conversationId)
+        .orderBy('position')
+        .execute();
+      expect(rows.map((stored: { content: string; position: number | string }) => `${Number(stored.position)}:${stored.content}`)).toEqual([
+        '0:seed',
+        '1:first',
+        ...(interleaves ? ['2:from another instance', '3:again', '4:second'] : ['2:again', '3:second']),
+      ]);
+      expect(handler.counters.failed).toBe(0);
+      if (interleaves) expect(handler.counters.retries).toBeGreaterThan(0);
       await handler.close();
     });
 
