@@ -1,5 +1,6 @@
 import type { FinishReason, Message, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
 import { InvalidArgumentError } from '@sluice/core';
+import { sql } from 'kysely';
 import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase } from './chat-history-options.js';
 import { StorageError } from './errors/storage-error.js';
 import { decodeContent } from './text-encoding.js';
@@ -212,6 +213,44 @@ export class ChatHistoryStore {
       db.selectFrom(tables.conversations).select('owner').where('id', '=', conversationId).executeTakeFirst(),
     )) as { owner: string | null } | undefined;
     return row?.owner ?? undefined;
+  }
+
+  /**
+   * Claims a conversation for `owner`, atomically: creates it owned by `owner`, or gives an
+   * existing conversation without an owner this one, or leaves an owned one as it is. Returns
+   * the conversation's owner after the claim: `owner` when the claim won, someone else's
+   * otherwise. Concurrent claims on one new id, from any number of instances, all return the
+   * same owner. An owner, once set, never changes (runs started later never overwrite it).
+   *
+   * @example
+   * ```ts
+   * if ((await store.claimConversation(conversationId, principal)) !== principal) throw new Error('not yours');
+   * ```
+   */
+  async claimConversation(conversationId: string, owner: string): Promise<string> {
+    requireId(conversationId, 'conversationId');
+    requireId(owner, 'owner');
+    const { db, tables, flavor } = this.database;
+    const now = Date.now();
+    const insert = db.insertInto(tables.conversations).values({ id: conversationId, owner, created_at: now, updated_at: now });
+    if (flavor === 'mysql') {
+      // No RETURNING: upsert, then read back. The owner never changes once set, so the read
+      // sees what the upsert left.
+      await this.read(() => insert.onDuplicateKeyUpdate({ owner: sql`coalesce(${sql.ref('owner')}, values(${sql.ref('owner')}))` }).execute());
+      const row = (await this.read(() =>
+        db.selectFrom(tables.conversations).select('owner').where('id', '=', conversationId).executeTakeFirstOrThrow(),
+      )) as { owner: string };
+      return row.owner;
+    }
+    const row = (await this.read(() =>
+      insert
+        .onConflict((conflict) =>
+          conflict.column('id').doUpdateSet({ owner: sql`coalesce(${sql.ref(`${tables.conversations}.owner`)}, ${sql.ref('excluded.owner')})` }),
+        )
+        .returning('owner')
+        .executeTakeFirstOrThrow(),
+    )) as { owner: string };
+    return row.owner;
   }
 
   /** Conversations, most recently active first. */

@@ -171,6 +171,36 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       await handler.close();
     });
 
+    test('20 principals claiming one new conversation at once all get the same owner, and later claims get it too', async () => {
+      const conversationId = `conv-${prefix}-claimed`;
+      // Two stores on pools of their own, so the claims really meet in the database.
+      const stores = [store, new ChatHistoryStore({ db: open(), tablePrefix: prefix })];
+      const principals = Array.from({ length: 20 }, (_, index) => `principal-${index}`);
+      const owners = await Promise.all(principals.map((principal, index) => (stores[index % 2] as ChatHistoryStore).claimConversation(conversationId, principal)));
+      const winner = owners[0] as string;
+      expect(principals).toContain(winner);
+      expect(new Set(owners)).toEqual(new Set([winner]));
+      expect(await store.conversationOwner(conversationId)).toBe(winner);
+      expect(await store.claimConversation(conversationId, 'latecomer')).toBe(winner);
+
+      // A run started by someone else, owner metadata and all, never takes it over.
+      const handler = handlerOn(db);
+      await new FakeChatModel({ responses: ['ok'], callbacks: [handler] }).invoke('Hi', { conversationId, metadata: { owner: 'mallory' } });
+      await handler.close();
+      expect(await store.claimConversation(conversationId, 'mallory')).toBe(winner);
+    });
+
+    test('a conversation stored without an owner goes to its first claimant', async () => {
+      const conversationId = `conv-${prefix}-unowned`;
+      const handler = handlerOn(db);
+      await new FakeChatModel({ responses: ['ok'], callbacks: [handler] }).invoke('Hi', { conversationId });
+      await handler.close();
+      expect(await store.conversationOwner(conversationId)).toBeUndefined();
+      expect(await store.claimConversation(conversationId, 'bob')).toBe('bob');
+      expect(await store.claimConversation(conversationId, 'carol')).toBe('bob');
+      expect(await store.conversationOwner(conversationId)).toBe('bob');
+    });
+
     test('100 concurrent runs are written completely and in order', async () => {
       const handler = handlerOn(db);
       const model = new FakeChatModel({ tokens: tokensOf(60, 'w'), callbacks: [handler] });
