@@ -47,6 +47,7 @@ export class SseWriter {
   private endRequested = false;
   private ended = false;
   private pageWaiter: ((written: boolean) => void) | undefined;
+  private watchingClose = false;
   private readonly flushNow = (): void => this.flush();
   private readonly onDrain = (): void => {
     this.waitingForDrain = false;
@@ -177,7 +178,10 @@ export class SseWriter {
     this.waitingForDrain = true;
     this.response.once('drain', this.onDrain);
     // A client that leaves while the socket is full never drains: let a page waiter go.
-    if (this.pageWaiter !== undefined) this.response.once('close', this.onDrain);
+    if (this.pageWaiter !== undefined && !this.watchingClose) {
+      this.watchingClose = true;
+      this.response.once('close', () => this.settlePage(false));
+    }
   }
 
   private settlePage(written: boolean): void {
