@@ -34,3 +34,5 @@ export type { RecordedRequest, RequestOutcome } from './recorded-request.js';
 export { startFakeAnthropic } from './start-fake-anthropic.js';
 export { startFakeOpenAI } from './start-fake-openai.js';
 export { tokenize } from './reply-tokens.js';
+// The suite itself is `@sluice/testing/run-hub-conformance`: it imports vitest, an optional peer.
+export type { RunHubFixture } from './run-hub-conformance.js';
