@@ -3,6 +3,7 @@
 // concurrency, graceful shutdown, resume of a big run from storage on another instance, and
 // resumes of runs that can produce no more events ending instead of hanging.
 import { createServer, type Server } from 'node:http';
+import { resumeRun } from '@sluice/client';
 import { FakeChatModel, type CallbackHandler, type ChatModel, type StreamEvent } from '@sluice/core';
 import { createChatHandler, type ChatHandler, type ChatHandlerOptions } from '@sluice/http';
 import { ChatHistoryHandler, ChatHistoryStore, dropChatHistoryTables, migrateToLatest } from '@sluice/kysely';
@@ -247,6 +248,22 @@ describe('resume from storage', () => {
     const { events, runError } = parse(await response.text());
     expect(events.map((event) => event.seq)).toEqual([0, 1, 2]);
     expect(runError).toMatchObject({ code: 'run_stalled' });
+  });
+
+  it('the client stops at a run-error frame with its code instead of resuming again', async () => {
+    const entry = await instance(new FakeChatModel({ reply: 'unused' }), { storageStallMs: 200 });
+    const runId = `client-crashed-${Date.now()}`;
+    await writeAbandonedRun(runId, 'client-crash-conversation', [0, 1]);
+    let resumes = 0;
+    const chat = resumeRun({ baseURL: entry.url, runId, headers: alice, onResume: () => void resumes++ });
+    const seen: number[] = [];
+    const failure = await (async () => {
+      for await (const event of chat) seen.push(event.seq);
+    })().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'run_stalled', retryable: false });
+    await expect(chat.done).rejects.toMatchObject({ code: 'run_stalled' });
+    expect(seen).toEqual([0, 1]);
+    expect(resumes).toBe(0);
   });
 
   it('an ended run with a gap in its stored events ends the resume with run_log_incomplete', async () => {

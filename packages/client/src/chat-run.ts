@@ -568,6 +568,7 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
 
   /** Takes one SSE message: yields its event unless it is a replayed duplicate. True on `finish`. */
   private accept(message: EventSourceMessage): boolean {
+    if (message.event === 'run-error') throw this.runError(message.data);
     let event: unknown;
     try {
       event = JSON.parse(message.data);
@@ -607,6 +608,25 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     this.queue.push(event);
     this.wake();
     return event.type === 'finish';
+  }
+
+  /**
+   * The server says the run can produce no more events (`run_interrupted`, `run_stalled`,
+   * `run_log_incomplete`, ...): resuming again would get the same answer.
+   */
+  private runError(data: string): SluiceClientError {
+    let error: { code?: unknown; message?: unknown } | undefined;
+    try {
+      error = (JSON.parse(data) as { error?: { code?: unknown; message?: unknown } }).error;
+    } catch (cause) {
+      return this.protocolError('a run-error frame whose data is not JSON', cause);
+    }
+    return new SluiceClientError({
+      code: typeof error?.code === 'string' ? error.code : 'run_error',
+      message: `[sluice/client] ${this.describeRun()} cannot continue: ${typeof error?.message === 'string' ? error.message : 'the server ended it'}`,
+      runId: this.runIdValue,
+      retryable: false,
+    });
   }
 
   private protocolError(what: string, cause?: unknown): SluiceClientError {

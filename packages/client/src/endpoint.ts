@@ -76,7 +76,8 @@ export class Endpoint {
   /** The URL of a route, e.g. `url('runs', runId, 'events')`; each segment is encoded. */
   url(...segments: string[]): string {
     const url = new URL(this.baseURL);
-    url.pathname = `${url.pathname}/${segments.map(encodeURIComponent).join('/')}`;
+    // A server mounted at the root has the pathname `/`: no `//chat`.
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/${segments.map(encodeURIComponent).join('/')}`;
     return url.href;
   }
 
