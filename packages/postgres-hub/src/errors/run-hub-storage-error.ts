@@ -1,0 +1,27 @@
+import { SluiceError } from '@sluice/core';
+
+/** What a `RunHubStorageError` carries. */
+export interface RunHubStorageErrorOptions {
+  /** `schema_missing`, `query_failed`, `listen_failed`, `hub_closed`. */
+  code: string;
+  message: string;
+  /** Whether the same call may succeed later (a lost connection, a restart). */
+  retryable?: boolean;
+  cause?: unknown;
+  /** The run the failed call was about, when there was one. */
+  runId?: string;
+}
+
+/**
+ * PostgreSQL refused or lost a query of the run hub. `retryable` says whether it was a
+ * transient failure (a connection lost, the server restarting).
+ */
+export class RunHubStorageError extends SluiceError {
+  readonly runId: string | undefined;
+
+  constructor(options: RunHubStorageErrorOptions) {
+    super(options);
+    this.name = 'RunHubStorageError';
+    this.runId = options.runId;
+  }
+}
