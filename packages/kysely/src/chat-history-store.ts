@@ -1,11 +1,12 @@
-import type { FinishReason, Message, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
+import type { FinishEvent, FinishReason, Message, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
 import { InvalidArgumentError } from '@sluice/core';
 import { sql } from 'kysely';
 import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase } from './chat-history-options.js';
 import { StorageError } from './errors/storage-error.js';
-import { decodeContent } from './text-encoding.js';
-import { isMissingTableError } from './transient-error.js';
-import type { MessageStatus } from './write-batch.js';
+import { PartialReply } from './partial-reply.js';
+import { decodeContent, encodeContent } from './text-encoding.js';
+import { isMissingTableError, isTransientError } from './transient-error.js';
+import { fieldsOf, type MessageStatus } from './write-batch.js';
 
 /** A stored run: its assistant message's state and how far its event log goes. */
 export interface RunStatus {
@@ -51,6 +52,22 @@ export interface WaitForRunOptions {
   pollMs?: number;
   signal?: AbortSignal;
 }
+
+/** Options of `ChatHistoryStore.interruptRun`. */
+export interface InterruptRunOptions {
+  /**
+   * The `seq` of the terminal `finish` event. Default: one past the run's last stored event.
+   * Pass it when events past the stored ones were delivered (e.g. from a live hub), so the
+   * finish follows what clients saw.
+   */
+  seq?: number;
+  /** Why the run ended: coded `run_interrupted` or `shutdown`. Stored on the finish event and the message. */
+  error: SerializedError;
+}
+
+/** Events read per query while rebuilding an interrupted run's reply. */
+const INTERRUPT_PAGE_SIZE = 1000;
+const INTERRUPT_ATTEMPTS = 8;
 
 interface MessageRow {
   role: string;
@@ -251,6 +268,110 @@ export class ChatHistoryStore {
         .executeTakeFirstOrThrow(),
     )) as { owner: string };
     return row.owner;
+  }
+
+  /**
+   * Ends a run whose instance died. If its reply is still `streaming`, rebuilds the partial
+   * reply from the stored events (text, reasoning, tool calls, the last usage), then in one
+   * transaction stores the reply as `aborted` with `options.error` and appends a terminal
+   * `finish` event (reason `aborted`, the partial message, usage and error) at `options.seq`.
+   * The update only applies to a reply still `streaming`, so when instances interrupt one run
+   * at once exactly one finish is stored and every caller gets that one.
+   *
+   * Resolves with the run's finish event: the new one, or the one stored already when the run
+   * had ended (`undefined` if it ended without one). An unknown run resolves `undefined`.
+   *
+   * @example
+   * ```ts
+   * const finish = await store.interruptRun(runId, {
+   *   error: { name: 'SluiceError', code: 'run_interrupted', message: 'its instance stopped', retryable: true },
+   * });
+   * ```
+   */
+  async interruptRun(runId: string, options: InterruptRunOptions): Promise<FinishEvent | undefined> {
+    requireId(runId, 'runId');
+    if (options === null || typeof options !== 'object' || options.error === null || typeof options.error !== 'object' || typeof options.error.code !== 'string') {
+      throw new InvalidArgumentError({ argument: 'options', message: '[sluice/kysely] interruptRun needs options: { error } (a SerializedError with a code, e.g. run_interrupted)' });
+    }
+    if (options.seq !== undefined && (!Number.isInteger(options.seq) || options.seq < 0)) {
+      throw new InvalidArgumentError({ argument: 'seq', message: `[sluice/kysely] seq must be an integer >= 0 (got ${String(options.seq)})` });
+    }
+    const { db, tables } = this.database;
+    const row = (await this.read(() =>
+      db.selectFrom(tables.messages).select(['status', 'conversation_id']).where('id', '=', runId).executeTakeFirst(),
+    )) as { status: string; conversation_id: string } | undefined;
+    if (row === undefined) return undefined;
+    if (row.status !== 'streaming') return this.storedFinish(runId);
+
+    // Page through the events: a long run is never held in memory as a whole.
+    const reply = new PartialReply();
+    for (let afterSeq = -1; ; ) {
+      const page = await this.eventsAfter(runId, afterSeq, { limit: INTERRUPT_PAGE_SIZE });
+      for (const event of page) reply.add(event);
+      if (page.length < INTERRUPT_PAGE_SIZE) break;
+      afterSeq = (page.at(-1) as StreamEvent).seq;
+    }
+    // The run finished but its instance died before storing the reply: complete the reply
+    // from that finish rather than appending a second one.
+    const stored = reply.finish;
+    const finish: FinishEvent = stored ?? {
+      type: 'finish',
+      seq: options.seq ?? reply.lastSeq + 1,
+      reason: 'aborted',
+      message: reply.message(),
+      usage: reply.usage,
+      error: options.error,
+    };
+    const status: MessageStatus = finish.reason === 'aborted' ? 'aborted' : finish.reason === 'error' ? 'error' : 'complete';
+    const { content, encoding } = encodeContent(finish.message.content);
+    const event = JSON.stringify(finish);
+    const error = finish.error ?? (stored === undefined ? undefined : reply.error);
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ended = await this.read(() =>
+          db.transaction().execute(async (transaction) => {
+            const now = Date.now();
+            const updated = await transaction
+              .updateTable(tables.messages)
+              .set({
+                content,
+                content_encoding: encoding,
+                fields: fieldsOf(finish.message),
+                status,
+                finish_reason: finish.reason,
+                usage: finish.usage === undefined ? null : JSON.stringify(finish.usage),
+                error: error === undefined ? null : JSON.stringify(error),
+                updated_at: now,
+              })
+              .where('id', '=', runId)
+              .where('status', '=', 'streaming')
+              .executeTakeFirst();
+            // Another instance ended it first: its finish is the one.
+            if (Number(updated.numUpdatedRows) === 0) return false;
+            if (stored === undefined) {
+              await transaction.insertInto(tables.chunks).values({ run_id: runId, seq: finish.seq, type: 'finish', event, created_at: now }).execute();
+            }
+            await transaction.updateTable(tables.conversations).set({ updated_at: now }).where('id', '=', row.conversation_id).execute();
+            return true;
+          }),
+        );
+        return ended ? (JSON.parse(event) as FinishEvent) : this.storedFinish(runId);
+      } catch (failure) {
+        // A lock held by a writer, a lost connection: the guarded update makes a retry safe.
+        if (!isTransientError(failure) || attempt >= INTERRUPT_ATTEMPTS) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random() * 0.5)));
+      }
+    }
+  }
+
+  /** The run's stored `finish` event, if any. */
+  private async storedFinish(runId: string): Promise<FinishEvent | undefined> {
+    const { db, tables } = this.database;
+    const row = (await this.read(() =>
+      db.selectFrom(tables.chunks).select('event').where('run_id', '=', runId).where('type', '=', 'finish').orderBy('seq', 'desc').limit(1).executeTakeFirst(),
+    )) as { event: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.event) as FinishEvent);
   }
 
   /** Conversations, most recently active first. */

@@ -30,6 +30,7 @@ export type { ChatHistoryDatabaseOptions } from './chat-history-options.js';
 export {
   ChatHistoryStore,
   type ConversationSummary,
+  type InterruptRunOptions,
   type MessagesOptions,
   type RunStatus,
   type WaitForRunOptions,

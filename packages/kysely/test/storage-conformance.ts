@@ -1,4 +1,4 @@
-import { FakeChatModel, HumanMessage, SystemMessage, type StreamEvent } from '@sluice/core';
+import { FakeChatModel, HumanMessage, SystemMessage, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
 import { Kysely, sql, type Dialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -43,6 +43,20 @@ async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   for await (const event of stream) events.push(roundTrip(event));
   return events;
 }
+
+/** What a run's handlers are told about it, for a run a test drives by hand. */
+const contextOf = (runId: string, conversationId: string, prompt: string): HandlerContext => ({
+  runId,
+  conversationId,
+  metadata: {},
+  model: 'fake-model',
+  provider: 'fake',
+  messages: [{ role: 'user', content: prompt }],
+  signal: new AbortController().signal,
+  emit: () => undefined,
+});
+
+const interrupted: SerializedError = { name: 'SluiceError', code: 'run_interrupted', message: 'the instance running it stopped', retryable: true };
 
 const tokensOf = (count: number, tag: string): string[] => Array.from({ length: count }, (_, index) => ` ${tag}${index}`);
 
@@ -498,6 +512,82 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       expect(handler.counters.failed).toBe(0);
       if (interleaves) expect(handler.counters.retries).toBeGreaterThan(0);
       await handler.close();
+    });
+
+    test('interruptRun ends a run whose writer died mid-stream: one finish with the partial reply, whoever calls it', async () => {
+      const runId = `run-${prefix}-died`;
+      const conversationId = `conv-${prefix}-died`;
+      const context = contextOf(runId, conversationId, 'Tell me');
+      const usage = { inputTokens: 3, outputTokens: 5 };
+      const events: StreamEvent[] = [
+        { type: 'start', seq: 0, runId, conversationId, model: 'fake-model', provider: 'fake', createdAt: Date.now() },
+        { type: 'reasoning-delta', seq: 1, text: 'Let me ' },
+        { type: 'text-delta', seq: 2, text: 'Half' },
+        { type: 'reasoning-delta', seq: 3, text: 'think.' },
+        { type: 'tool-call-delta', seq: 4, index: 0, id: 'call-1', name: 'lookup', argumentsDelta: '{"q":' },
+        { type: 'text-delta', seq: 5, text: ' a reply' },
+        { type: 'tool-call-delta', seq: 6, index: 0, argumentsDelta: '1}' },
+        { type: 'usage', seq: 7, usage: { inputTokens: 3 } },
+        { type: 'usage', seq: 8, usage },
+      ];
+      // The instance writes the start and some events, then dies: onChatEnd never comes.
+      const handler = handlerOn(db);
+      await handler.onChatStart(context);
+      for (const event of events) await handler.onChatEvent(event, context);
+      await handler.close();
+      expect(await store.runStatus(runId)).toMatchObject({ status: 'streaming', lastSeq: 8 });
+
+      const message = {
+        role: 'assistant',
+        content: 'Half a reply',
+        finishReason: 'aborted',
+        toolCalls: [{ id: 'call-1', name: 'lookup', arguments: '{"q":1}' }],
+        reasoning: 'Let me think.',
+        usage,
+      };
+      const expected = { type: 'finish', seq: 9, reason: 'aborted', message, usage, error: interrupted };
+      // Two instances notice the expired run at once.
+      const other = new ChatHistoryStore({ db: open(), tablePrefix: prefix });
+      const finishes = await Promise.all([store.interruptRun(runId, { error: interrupted }), other.interruptRun(runId, { error: interrupted })]);
+      expect(finishes).toEqual([expected, expected]);
+
+      expect(await store.eventsAfter(runId)).toEqual([...events, expected]);
+      expect(await store.eventsAfter(runId, 8)).toEqual([expected]);
+      expect(await store.messages(conversationId)).toEqual([{ role: 'user', content: 'Tell me' }, message]);
+      expect(await store.runStatus(runId)).toMatchObject({ status: 'aborted', finishReason: 'aborted', error: interrupted, usage, lastSeq: 9 });
+
+      // Later calls return the stored finish and store nothing.
+      expect(await store.interruptRun(runId, { error: { ...interrupted, code: 'shutdown' } })).toEqual(expected);
+      expect(await countRows(tableNames(prefix).chunks, [runId])).toBe(events.length + 1);
+    });
+
+    test('interruptRun puts the finish at the seq it is given, and leaves ended and unknown runs alone', async () => {
+      const runId = `run-${prefix}-died-at`;
+      const handler = handlerOn(db);
+      const context = contextOf(runId, runId, 'Go');
+      await handler.onChatStart(context);
+      await handler.onChatEvent({ type: 'start', seq: 0, runId, conversationId: runId, model: 'fake-model', provider: 'fake', createdAt: 1 }, context);
+      await handler.onChatEvent({ type: 'text-delta', seq: 1, text: 'Partial' }, context);
+      await handler.close();
+      // Events 2..4 reached clients through a live hub but never the database.
+      const finish = await store.interruptRun(runId, { seq: 5, error: interrupted });
+      expect(finish).toEqual({
+        type: 'finish',
+        seq: 5,
+        reason: 'aborted',
+        message: { role: 'assistant', content: 'Partial', finishReason: 'aborted' },
+        error: interrupted,
+      });
+      expect((await store.eventsAfter(runId)).map((event) => event.seq)).toEqual([0, 1, 5]);
+
+      const complete = handlerOn(db);
+      const stream = new FakeChatModel({ responses: ['Done.'], callbacks: [complete] }).stream('finish normally');
+      const emitted = await collect(stream);
+      await stream;
+      await complete.close();
+      expect(await store.interruptRun(stream.runId, { error: interrupted })).toEqual(emitted.at(-1));
+      expect(await store.runStatus(stream.runId)).toMatchObject({ status: 'complete', lastSeq: emitted.length - 1 });
+      expect(await store.interruptRun(`run-${prefix}-never-stored`, { error: interrupted })).toBeUndefined();
     });
 
     test('missing tables are reported with what to do, and the stream goes on', async () => {
