@@ -1,6 +1,7 @@
 import type { RunHub } from '@sluice/core';
 import { describeRunHubConformance } from '@sluice/testing/run-hub-conformance';
-import { HubDatabase, StoredRunHub, terminateOurConnections } from './postgres-fixture.ts';
+import type { StoredRunHub} from './postgres-fixture.ts';
+import { HubDatabase, terminateOurConnections } from './postgres-fixture.ts';
 
 const databases: HubDatabase[] = [];
 
