@@ -1,7 +1,6 @@
 import type { RunHub } from '@sluice/core';
 import { describeRunHubConformance } from '@sluice/testing/run-hub-conformance';
-import type { StoredRunHub} from './postgres-fixture.ts';
-import { HubDatabase, terminateOurConnections } from './postgres-fixture.ts';
+import { HubDatabase, terminateOurConnections, type StoredRunHub } from './postgres-fixture.ts';
 
 const databases: HubDatabase[] = [];
 
