@@ -288,14 +288,20 @@ export function describeRunHubConformance(fixture: RunHubFixture): void {
 
       // Each subscriber joins once the publisher has published up to its `joinAt` seq.
       const joinAt = range(0, 9).map(() => Math.floor(random() * (finishSeq + 1)));
-      const joins: Promise<{ afterSeq: number; follower: Follower }>[] = [];
+      // Settled, never rejected: a failed subscribe fails the test below, not as an unhandled rejection.
+      const joins: Promise<{ afterSeq: number; follower?: Follower; error?: unknown }>[] = [];
       let published = -1;
       const joinDue = (): void => {
         joinAt.forEach((seq, index) => {
           if (seq !== published) return;
           const afterSeq = Math.floor(random() * (published + 2)) - 1; // -1 up to the current seq
           const hub = others[index % others.length] as RunHub;
-          joins.push(follow(hub, run.runId, afterSeq).then((follower) => ({ afterSeq, follower })));
+          joins.push(
+            follow(hub, run.runId, afterSeq).then(
+              (follower) => ({ afterSeq, follower }),
+              (error: unknown) => ({ afterSeq, error }),
+            ),
+          );
         });
       };
 
@@ -310,7 +316,8 @@ export function describeRunHubConformance(fixture: RunHubFixture): void {
 
       const followers = await within(Promise.all(joins), 10_000, `subscribe (seed ${seed})`);
       expect(followers).toHaveLength(10);
-      for (const { afterSeq, follower } of followers) {
+      for (const { afterSeq, follower, error } of followers) {
+        if (follower === undefined) throw new Error(`subscribe from ${afterSeq} failed (seed ${seed})`, { cause: error });
         const outcome = await within(follower.ended, 10_000, `subscriber from ${afterSeq} to end (seed ${seed})`);
         expect(outcome.lost ?? false, `subscriber from ${afterSeq} lost the run (seed ${seed})`).toBe(false);
         expect(follower.seqs(), `seqs seen by the subscriber from ${afterSeq} (seed ${seed})`).toEqual(range(afterSeq + 1, finishSeq));
