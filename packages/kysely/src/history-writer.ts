@@ -38,6 +38,14 @@ export interface HistoryWriterOptions {
   maxRowsPerStatement?: number;
   retry?: RetryOptions;
   /**
+   * PostgreSQL only: a channel to `NOTIFY` on, inside each batch's transaction, once per run
+   * that got events in the batch, with the payload `<lastSeq> <runId>` (that run's highest
+   * seq in the batch, a space, the run id). PostgreSQL delivers notifications at commit, so a
+   * listener that reads `eventsAfter` on receiving one finds the events. One statement per
+   * batch. Default: none.
+   */
+  notifyChannel?: string;
+  /**
    * Receives every write the writer gave up (after retries, or at once for a non-transient
    * error). Default: logged to stderr. Runs whose rows were lost also see the error in their
    * `onChatEnd`, so it reaches the run's `handlerErrors`.
@@ -146,7 +154,19 @@ export class HistoryWriter {
     this.onError = options.onError ?? logError;
     const positionIndex = messagePositionIndex(tables);
     this.isPositionConflict = (error) => isUniqueViolationOn(error, tables.messages, positionIndex);
-    this.batchWriter = new BatchWriter(flavor, tables, positiveInteger(options.maxRowsPerStatement, 2000, 'maxRowsPerStatement'));
+    const notifyChannel = options.notifyChannel;
+    if (notifyChannel !== undefined) {
+      if (flavor !== 'postgres') {
+        throw new InvalidArgumentError({
+          argument: 'notifyChannel',
+          message: `[sluice/kysely] notifyChannel needs PostgreSQL (LISTEN/NOTIFY); this database speaks ${flavor}: leave notifyChannel out`,
+        });
+      }
+      if (typeof notifyChannel !== 'string' || notifyChannel === '' || notifyChannel.length > 63) {
+        throw new InvalidArgumentError({ argument: 'notifyChannel', message: `[sluice/kysely] notifyChannel must be a channel name of 1-63 characters (got ${JSON.stringify(notifyChannel)})` });
+      }
+    }
+    this.batchWriter = new BatchWriter(flavor, tables, positiveInteger(options.maxRowsPerStatement, 2000, 'maxRowsPerStatement'), notifyChannel);
   }
 
   /** A snapshot of the writer's counters. */

@@ -96,11 +96,14 @@ export class BatchWriter {
   private readonly flavor: SqlFlavor;
   private readonly tables: TableNames;
   private readonly maxRows: number;
+  private readonly notifyChannel: string | undefined;
   private chunkStatement: string | undefined;
 
-  constructor(flavor: SqlFlavor, tables: TableNames, maxRowsPerStatement: number) {
+  /** `notifyChannel` (PostgreSQL only, checked by the caller): where each batch announces its runs' last seq. */
+  constructor(flavor: SqlFlavor, tables: TableNames, maxRowsPerStatement: number, notifyChannel?: string) {
     this.flavor = flavor;
     this.tables = tables;
+    this.notifyChannel = notifyChannel;
     // Only MySQL's statement carries parameters per row.
     this.maxRows = flavor === 'mysql' ? Math.max(1, Math.min(maxRowsPerStatement, Math.floor(MAX_PARAMETERS.mysql / CHUNK_COLUMNS))) : maxRowsPerStatement;
   }
@@ -198,13 +201,23 @@ export class BatchWriter {
     const rows = new EventRows(ROW_SHAPES[this.flavor], now);
     // Arguments are evaluated in order: the text is chosen for the row count before take() clears it.
     const insert = (): Promise<unknown> => db.executeQuery(CompiledQuery.raw(this.insertChunks(rows.count), rows.take()));
+    // Each run's highest seq in the batch, only when someone listens for it.
+    const lastSeqs = this.notifyChannel === undefined ? undefined : new Map<string, number>();
     for (let index = 0; index < records.length; index++) {
       const record = records[index] as HistoryRecord;
       if (record.type === '@start' || record.type === '@end') continue;
-      rows.add(runIds[index] as string, record.seq, record.type, JSON.stringify(record));
+      const runId = runIds[index] as string;
+      rows.add(runId, record.seq, record.type, JSON.stringify(record));
+      if (lastSeqs !== undefined && !((lastSeqs.get(runId) ?? -1) >= record.seq)) lastSeqs.set(runId, record.seq);
       if (rows.count === this.maxRows || rows.bytes >= MAX_STATEMENT_BYTES) await insert();
     }
     if (rows.count > 0) await insert();
+    if (lastSeqs !== undefined && lastSeqs.size > 0) {
+      // One statement for every run of the batch; delivered when the transaction commits.
+      const payloads: string[] = [];
+      for (const [runId, seq] of lastSeqs) payloads.push(`${seq} ${runId}`);
+      await db.executeQuery(CompiledQuery.raw('select pg_notify($1, "p") from unnest($2::text[]) as "p"', [this.notifyChannel, payloads]));
+    }
   }
 
   /** The chunk insert for `rows` rows, as SQL text built by hand (the writer's hot path). */

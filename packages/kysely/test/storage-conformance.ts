@@ -1,4 +1,4 @@
-import { FakeChatModel, HumanMessage, SystemMessage, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
+import { FakeChatModel, HumanMessage, InvalidArgumentError, SystemMessage, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
 import { Kysely, sql, type Dialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -588,6 +588,16 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       expect(await store.interruptRun(stream.runId, { error: interrupted })).toEqual(emitted.at(-1));
       expect(await store.runStatus(stream.runId)).toMatchObject({ status: 'complete', lastSeq: emitted.length - 1 });
       expect(await store.interruptRun(`run-${prefix}-never-stored`, { error: interrupted })).toBeUndefined();
+    });
+
+    test('notifyChannel is refused, naming the option, where the database has no LISTEN/NOTIFY', async () => {
+      if (detectFlavor(db) === 'postgres') {
+        await handlerOn(db, { notifyChannel: `${prefix}events` }).close();
+        expect(() => handlerOn(db, { notifyChannel: '' })).toThrow(InvalidArgumentError);
+        return;
+      }
+      expect(() => handlerOn(db, { notifyChannel: 'events' })).toThrow(InvalidArgumentError);
+      expect(() => handlerOn(db, { notifyChannel: 'events' })).toThrow(/notifyChannel needs PostgreSQL/);
     });
 
     test('missing tables are reported with what to do, and the stream goes on', async () => {
