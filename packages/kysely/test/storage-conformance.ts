@@ -590,6 +590,30 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       expect(await store.interruptRun(`run-${prefix}-never-stored`, { error: interrupted })).toBeUndefined();
     });
 
+    test('a 5000-event run read with eventsAfter in pages of 1000 comes back whole, with no gap, and interruptRun rebuilds it across pages', async () => {
+      const runId = `run-${prefix}-long`;
+      const handler = handlerOn(db);
+      const context = contextOf(runId, runId, 'Long');
+      await handler.onChatStart(context);
+      await handler.onChatEvent({ type: 'start', seq: 0, runId, conversationId: runId, model: 'fake-model', provider: 'fake', createdAt: 1 }, context);
+      const texts = Array.from({ length: 4998 }, (_, index) => `${index};`);
+      for (const [index, text] of texts.entries()) await handler.onChatEvent({ type: 'text-delta', seq: index + 1, text }, context);
+      await handler.close();
+      const finish = await store.interruptRun(runId, { error: interrupted });
+      expect(finish).toMatchObject({ seq: 4999, message: { content: texts.join('') } });
+
+      const pages: StreamEvent[][] = [];
+      for (let afterSeq = -1; ; ) {
+        const page = await store.eventsAfter(runId, afterSeq, { limit: 1000 });
+        if (page.length > 0) pages.push(page);
+        if (page.length < 1000) break;
+        afterSeq = (page.at(-1) as StreamEvent).seq;
+      }
+      expect(pages.map((page) => page.length)).toEqual([1000, 1000, 1000, 1000, 1000]);
+      expect(pages.flat().map((event) => event.seq)).toEqual(Array.from({ length: 5000 }, (_, index) => index));
+      expect(pages.flat().at(-1)).toEqual(finish);
+    });
+
     test('notifyChannel is refused, naming the option, where the database has no LISTEN/NOTIFY', async () => {
       if (detectFlavor(db) === 'postgres') {
         await handlerOn(db, { notifyChannel: `${prefix}events` }).close();
