@@ -64,6 +64,13 @@ export class RunLogWriter {
   private epoch = 0;
   private restoring = false;
   private restoreAgain = false;
+  /**
+   * Set when the connection closed or a write failed; cleared by a restore that completed with
+   * no close in between. ioredis sets `status` to 'ready' a tick before it emits 'ready', so the
+   * status alone could let a write reach a restarted Redis before the restore that rebuilds it.
+   */
+  private mustRestore = false;
+  private closes = 0;
   private restoreTimer: NodeJS.Timeout | undefined;
   private unacknowledged = 0;
   private backlogReported = false;
@@ -73,9 +80,11 @@ export class RunLogWriter {
   constructor(connection: Redis & HubScripts, options: WriterOptions) {
     this.connection = connection;
     this.options = options;
-    connection.on('ready', () => {
-      if (this.runs.size > 0) void this.restore();
+    connection.on('close', () => {
+      this.closes++;
+      this.mustRestore = true;
     });
+    connection.on('ready', () => void this.restore());
   }
 
   add(run: { runId: string; conversationId: string; owner: string; local: boolean; lastSeq: number }): LoggedRun {
@@ -151,7 +160,7 @@ export class RunLogWriter {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.closed || this.restoring || this.dirty.size === 0 || this.connection.status !== 'ready') return;
+    if (this.closed || this.restoring || this.mustRestore || this.dirty.size === 0 || this.connection.status !== 'ready') return;
     const pipeline = this.connection.pipeline() as ChainableCommander & HubPipelineScripts;
     const parts: BatchPart[] = [];
     const { maxStreamLength } = this.options;
@@ -233,6 +242,7 @@ export class RunLogWriter {
   private failed(error: unknown, epoch: number): void {
     if (epoch !== this.epoch || this.closed) return;
     this.epoch++;
+    this.mustRestore = true;
     if (this.connection.status !== 'ready') return;
     this.options.onError(
       new SluiceError({
@@ -257,6 +267,7 @@ export class RunLogWriter {
     }
     this.restoring = true;
     this.epoch++;
+    const closes = this.closes;
     try {
       do {
         this.restoreAgain = false;
@@ -298,6 +309,7 @@ export class RunLogWriter {
           this.dirty.add(run);
         });
       } while (this.restoreAgain);
+      if (this.closes === closes) this.mustRestore = false;
     } catch (error) {
       if (!this.closed && this.connection.status === 'ready') {
         this.options.onError(error);
