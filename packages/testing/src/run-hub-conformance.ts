@@ -19,12 +19,12 @@
  *     return Array.from({ length: count }, () => hub);
  *   },
  *   async cleanup() {
- *     await Promise.all(hubs.map((hub) => hub.close()));
+ *     await Promise.all(hubs.splice(0).map((hub) => hub.close()));
  *   },
  * });
  * ```
  */
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import type { AdmitResult, ExpiredRun, RunControl, RunHub, RunListener, RunSubscription, StreamEvent } from '@sluice/core';
 
 /** A hub under test: how to make instances of it, and what it can be put through. */
@@ -42,7 +42,11 @@ export interface RunHubFixture {
    * written by storage (PostgreSQL) also writes the event there.
    */
   publish?(hub: RunHub, runId: string, event: StreamEvent): void;
-  /** Closes every hub made so far and removes what the tests stored. */
+  /**
+   * Closes every hub made so far and removes what the tests stored. Called after each scenario
+   * (so a scenario's connections are gone before the next one opens its own): `createHubs` is
+   * called again afterwards, and hubs already closed by an earlier call need no second close.
+   */
   cleanup(): Promise<void>;
   /**
    * Kills one instance as `kill -9` would: its leases stop being renewed, its runs are neither
@@ -203,7 +207,7 @@ export function describeRunHubConformance(fixture: RunHubFixture): void {
   };
 
   describe(`RunHub conformance: ${fixture.name}`, () => {
-    afterAll(async () => {
+    afterEach(async () => {
       await fixture.cleanup();
     });
 

@@ -14,8 +14,7 @@ describeRunHubConformance({
     return Promise.resolve(Array.from({ length: count }, () => hub));
   },
   async cleanup() {
-    await Promise.all(hubs.map((hub) => hub.close()));
-    hubs.length = 0;
+    await Promise.all(hubs.splice(0).map((hub) => hub.close()));
   },
 });
 
