@@ -81,6 +81,13 @@ export interface PostgresRunHubOptions {
   leaseMs?: number;
   /** How long ended runs stay in the runs table (and in memory) before they are deleted. Default 5 minutes. */
   retentionMs?: number;
+  /**
+   * The chunks table `log` reads (`<prefix>chunks` of `@sluice/kysely`). Subscribers' reads are
+   * then batched: the reads asked for together go out as one statement on it (a storage commit
+   * announces many runs at once). `false`: every read goes through `log.eventsAfter`. When the
+   * table does not exist, the hub falls back to `log` by itself. Default `<tablePrefix>chunks`.
+   */
+  chunksTable?: string | false;
   /** Rows per read of the event log when replaying or tailing. Default 500. */
   pageSize?: number;
   /** This instance's id, written on the runs it holds. Default a random UUID. */

@@ -15,6 +15,7 @@ import {
 } from '@sluice/core';
 import { decodeCancelReason, encodeCancelReason } from './cancel-reason.js';
 import { RunHubStorageError } from './errors/run-hub-storage-error.js';
+import { LogReader } from './log-reader.js';
 import { NotificationListener } from './notification-listener.js';
 import type { PostgresListenClient, PostgresPool, PostgresRunHubOptions, RunEventLog } from './postgres-run-hub-options.js';
 import { RunFollower } from './run-follower.js';
@@ -104,6 +105,7 @@ export class PostgresRunHub implements RunHub {
   private readonly pool: PostgresPool;
   private readonly log: RunEventLog;
   private readonly table: RunTable;
+  private readonly reader: LogReader;
   private readonly channel: string;
   private readonly controlChannel: string;
   private readonly leaseMs: number;
@@ -144,6 +146,8 @@ export class PostgresRunHub implements RunHub {
     this.retentionMs = checkPositive(options.retentionMs, 5 * 60_000, 'retentionMs');
     this.pageSize = checkPositive(options.pageSize, 500, 'pageSize');
     this.instanceId = options.instanceId ?? randomUUID();
+    const chunksTable = options.chunksTable === false ? undefined : checkName(options.chunksTable ?? `${prefix}chunks`, 'chunksTable');
+    this.reader = new LogReader({ pool: this.pool, log: this.log, chunksTable, pageSize: this.pageSize });
     this.onError = options.onError ?? ((error) => console.error(error));
     this.memory = new MemoryRunHub({ retentionMs: this.retentionMs });
     const createClient = options.listenClient ?? defaultListenClient(this.pool);
@@ -245,7 +249,7 @@ export class PostgresRunHub implements RunHub {
     const follower = new RunFollower({
       runId,
       afterSeq,
-      log: this.log,
+      reader: this.reader,
       pageSize: this.pageSize,
       onDone: (done) => this.unfollow(done),
       onError: (error) => this.onError(storageError(error, `reading run ${runId}'s events`, this.tableName, runId)),

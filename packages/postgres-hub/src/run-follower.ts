@@ -1,5 +1,5 @@
 import type { RunListener, StreamEvent } from '@sluice/core';
-import type { RunEventLog } from './postgres-run-hub-options.js';
+import type { LogReader } from './log-reader.js';
 
 /**
  * One subscriber of a run held by another instance: reads the run's log from the last seq it
@@ -10,7 +10,7 @@ export class RunFollower {
   readonly runId: string;
   /** The highest seq delivered (or replayed). */
   delivered: number;
-  private readonly log: RunEventLog;
+  private readonly reader: LogReader;
   private readonly pageSize: number;
   private readonly onDone: (follower: RunFollower) => void;
   private readonly onError: (error: Error) => void;
@@ -24,14 +24,14 @@ export class RunFollower {
   constructor(options: {
     runId: string;
     afterSeq: number;
-    log: RunEventLog;
+    reader: LogReader;
     pageSize: number;
     onDone: (follower: RunFollower) => void;
     onError: (error: Error) => void;
   }) {
     this.runId = options.runId;
     this.delivered = options.afterSeq;
-    this.log = options.log;
+    this.reader = options.reader;
     this.pageSize = options.pageSize;
     this.onDone = options.onDone;
     this.onError = options.onError;
@@ -47,7 +47,7 @@ export class RunFollower {
     try {
       for (;;) {
         this.again = false;
-        const page = await this.log.eventsAfter(this.runId, this.delivered, { limit: this.pageSize });
+        const page = await this.reader.read(this.runId, this.delivered);
         for (const event of page) {
           if (event.seq !== this.delivered + 1) break;
           events.push(event);
@@ -105,7 +105,7 @@ export class RunFollower {
         const endNoticed = this.endNoticed;
         let page: StreamEvent[];
         try {
-          page = await this.log.eventsAfter(this.runId, this.delivered, { limit: this.pageSize });
+          page = await this.reader.read(this.runId, this.delivered);
         } catch (error) {
           // Read again from the same seq a little later (or at the next pointer, whichever first).
           this.onError(error as Error);
