@@ -59,16 +59,12 @@ export class StoredRunHub implements RunHub {
   readonly storage: ChatHistoryHandler;
   readonly store: ChatHistoryStore;
   private readonly db: Kysely<Record<string, never>>;
-  private readonly channel: string;
-  /** Per run, the highest seq handed to the writer and not announced yet. */
-  private readonly unannounced = new Map<string, number>();
-  private announcing: Promise<void> | undefined;
 
   constructor(options: { tablePrefix: string; channel: string; hub?: Partial<PostgresRunHubOptions> }) {
     this.pool = createPool();
     this.db = new Kysely({ dialect: new PostgresDialect({ pool: this.pool }) });
-    this.channel = options.channel;
-    this.storage = new ChatHistoryHandler({ db: this.db, tablePrefix: options.tablePrefix, flushIntervalMs: 2, onError: () => undefined });
+    // The storage announces each commit on the hub's channel, as in production.
+    this.storage = new ChatHistoryHandler({ db: this.db, tablePrefix: options.tablePrefix, notifyChannel: options.channel, flushIntervalMs: 2, onError: () => undefined });
     this.store = new ChatHistoryStore({ db: this.db, tablePrefix: options.tablePrefix });
     this.hub = new PostgresRunHub({
       pool: this.pool,
@@ -90,27 +86,6 @@ export class StoredRunHub implements RunHub {
       );
     }
     void this.storage.writer.append(event, runId);
-    this.unannounced.set(runId, event.seq);
-    this.announce();
-  }
-
-  /**
-   * After each commit, one `pg_notify` per run written (`<lastSeq> <runId>`), as the storage
-   * writer's `notifyChannel` does inside its transaction.
-   */
-  private announce(): void {
-    if (this.announcing !== undefined) return;
-    this.announcing = (async () => {
-      while (this.unannounced.size > 0) {
-        const pointers = [...this.unannounced];
-        this.unannounced.clear();
-        await this.storage.writer.flush();
-        await this.pool
-          .query('select pg_notify($1, p) from unnest($2::text[]) as p', [this.channel, pointers.map(([runId, seq]) => `${seq} ${runId}`)])
-          .catch(() => undefined);
-      }
-      this.announcing = undefined;
-    })();
   }
 
   admit(run: RunAdmission): Promise<AdmitResult> {
