@@ -124,6 +124,9 @@ export class RedisRunHub implements RunHub {
       maxBufferedEvents: positive(options.maxBufferedEvents, 100_000, 'maxBufferedEvents'),
       onError: this.onError,
       onLost: (run) => this.lost(run),
+      onDurable: (run, event) => {
+        if (run.local) this.memory.publish(run.runId, event);
+      },
     });
     this.follower = new StreamFollower(this.reader, this.connection, { lostAfterMs: this.leaseMs, onError: this.onError });
 
@@ -178,7 +181,8 @@ export class RedisRunHub implements RunHub {
   publish(runId: string, event: StreamEvent): void {
     const run = this.writer.runs.get(runId);
     if (run === undefined) return;
-    if (run.local) this.memory.publish(runId, event);
+    // Local subscribers get the event once Redis holds it (see onDurable): a client never sees
+    // an event that a crash of this instance could take from the log it resumes from.
     this.writer.append(run, event);
   }
 

@@ -19,6 +19,8 @@ export interface LoggedRun {
   /** Highest seq put on the wire, and highest seq Redis acknowledged. */
   sentSeq: number;
   ackedSeq: number;
+  /** The highest seq handed to `onDurable`: only grows, even when a restarted Redis lost entries. */
+  durableSeq: number;
   finishing: boolean;
   endRequested: boolean;
   endSent: boolean;
@@ -37,6 +39,8 @@ interface WriterOptions {
   onError: (error: unknown) => void;
   /** Another instance claimed the run (this one stalled past its lease): stop it here. */
   onLost: (run: LoggedRun) => void;
+  /** Each event once Redis has acknowledged it, in seq order (local subscribers get it then). */
+  onDurable: (run: LoggedRun, event: StreamEvent) => void;
 }
 
 /** What one pipeline carried for one run. */
@@ -99,6 +103,7 @@ export class RunLogWriter {
       firstSeq: run.lastSeq + 1,
       sentSeq: run.lastSeq,
       ackedSeq: run.lastSeq,
+      durableSeq: run.lastSeq,
       finishing: false,
       endRequested: false,
       endSent: false,
@@ -222,10 +227,21 @@ export class RunLogWriter {
       }
       this.unacknowledged -= part.upToSeq - part.run.ackedSeq;
       part.run.ackedSeq = part.upToSeq;
+      this.release(part.run, part.upToSeq);
       if (part.ends) this.finish(part.run);
     }
     if (this.unacknowledged <= this.options.maxBufferedEvents) this.backlogReported = false;
     if (failure !== undefined) this.failed(failure, epoch);
+  }
+
+  /** Hands the events up to `upToSeq` that Redis now holds to `onDurable`, each once. */
+  private release(run: LoggedRun, upToSeq: number): void {
+    while (run.durableSeq < upToSeq) {
+      const event = run.events[run.durableSeq + 1 - run.firstSeq];
+      if (event === undefined) return;
+      run.durableSeq++;
+      this.options.onDurable(run, event);
+    }
   }
 
   private finish(run: LoggedRun): void {
@@ -304,6 +320,8 @@ export class RunLogWriter {
           // Redis may know less than we believed (it restarted) or more (a reply was lost).
           const inLog = lastId === undefined || lastId === '' ? -1 : seqOfEntryId(lastId);
           run.sentSeq = run.ackedSeq = Math.max(inLog, run.firstSeq - 1);
+          // Entries whose reply was lost with the connection are in the log all the same.
+          this.release(run, run.ackedSeq);
           run.endSent = false;
           this.unacknowledged += run.firstSeq + run.events.length - 1 - run.ackedSeq;
           this.dirty.add(run);

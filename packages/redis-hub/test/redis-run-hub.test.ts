@@ -48,6 +48,28 @@ describe('RedisRunHub on Redis', () => {
     expect(tail?.replay.map((replayed) => replayed.seq)).toEqual([1_991, 1_992, 1_993, 1_994, 1_995, 1_996, 1_997, 1_998, 1_999, 2_000]);
   }, 20_000);
 
+  test('a local subscriber gets an event only once Redis holds it: nothing reaches it while Redis takes no writes', async () => {
+    const keyPrefix = uniquePrefix();
+    const [hub] = factory.create(1, { keyPrefix });
+    const runId = `run-${Math.random().toString(36).slice(2)}`;
+    expect(await hub!.admit({ runId, conversationId: 'c', owner: 'o', maxConcurrentRuns: 5 })).toEqual({ accepted: true });
+    const deliveredAt: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      void hub!.subscribe(runId, -1, { event: () => void deliveredAt.push(performance.now()), end: () => resolve() });
+    });
+    // Redis holds every write for 300 ms: the XADDs wait, and so must the local subscriber.
+    await admin.client('PAUSE', 300, 'WRITE');
+    const pausedUntil = performance.now() + 300;
+    for (let seq = 0; seq <= 20; seq++) hub!.publish(runId, event(seq, 20));
+    await hub!.end(runId);
+    await done;
+    expect(deliveredAt).toHaveLength(21);
+    // Allow the timer granularity of the pause, nothing more.
+    for (const at of deliveredAt) expect(at).toBeGreaterThanOrEqual(pausedUntil - 20);
+    const stored = await admin.xlen(`${keyPrefix}run:${runId}:events`);
+    expect(stored).toBe(21);
+  }, 20_000);
+
   test('a 20,000-event run replays completely from another instance, in order, while live and after end', async () => {
     const [publisher, reader] = factory.create(2);
     const runId = `run-${Math.random().toString(36).slice(2)}`;
