@@ -116,6 +116,12 @@ export class PostgresRunHub implements RunHub {
   private readonly memory: MemoryRunHub;
   /** Runs this instance took over with `claimExpired` (not in memory: their events are in the log). */
   private readonly claimed = new Set<string>();
+  /**
+   * Events of local runs published but not yet known to be committed to the log: local
+   * subscribers get them when the storage writer's commit pointer (or the run's end) says so.
+   */
+  private readonly uncommitted = new Map<string, { events: StreamEvent[]; since: number }>();
+  private missingPointersReported = false;
   private readonly followers = new Map<string, Set<RunFollower>>();
   private readonly endWaiters = new Map<string, Set<() => void>>();
   /** Runs whose `end` could not be written yet: the renewal loop tries again. */
@@ -209,8 +215,12 @@ export class PostgresRunHub implements RunHub {
       this.pool.query('select pg_notify($1, $2)', [this.channel, `${event.seq} ${runId}`]).catch((error: unknown) => {
         this.onError(storageError(error, `publish(${runId})`, this.tableName, runId));
       });
-    } else {
-      this.memory.publish(runId, event);
+    } else if (this.memory.getNow(runId) !== undefined) {
+      // Held until the log has it: a client never sees an event that a crash of this instance
+      // could take from the log it would resume from.
+      const held = this.uncommitted.get(runId);
+      if (held === undefined) this.uncommitted.set(runId, { events: [event], since: performance.now() });
+      else held.events.push(event);
     }
     if (event.type === 'finish') {
       this.table.markFinishing(runId).catch((error: unknown) => this.onError(storageError(error, `publish(${runId}, finish)`, this.tableName, runId)));
@@ -218,6 +228,8 @@ export class PostgresRunHub implements RunHub {
   }
 
   async end(runId: string): Promise<void> {
+    // The caller's handlers (storage) are done: whatever the log will ever hold, it holds now.
+    this.release(runId, Number.POSITIVE_INFINITY);
     this.claimed.delete(runId);
     this.cancelled.delete(runId);
     try {
@@ -371,9 +383,10 @@ export class PostgresRunHub implements RunHub {
     const head = payload.slice(0, space);
     const runId = payload.slice(space + 1);
     if (channel === this.channel) {
+      const lastSeq = Number(head);
+      this.release(runId, lastSeq);
       const followers = this.followers.get(runId);
       if (followers === undefined) return;
-      const lastSeq = Number(head);
       for (const follower of followers) follower.pointer(lastSeq);
     } else if (head === 'end') {
       this.runEnded(runId);
@@ -385,6 +398,42 @@ export class PostgresRunHub implements RunHub {
           this.cancelHere(runId, null);
         },
       );
+    }
+  }
+
+  /** Hands a local run's held events up to `lastSeq` (committed) to its local subscribers. */
+  private release(runId: string, lastSeq: number): void {
+    const held = this.uncommitted.get(runId);
+    if (held === undefined) return;
+    let count = 0;
+    while (count < held.events.length && (held.events[count] as StreamEvent).seq <= lastSeq) count++;
+    if (count === 0) return;
+    const released = held.events.splice(0, count);
+    if (held.events.length === 0) this.uncommitted.delete(runId);
+    else held.since = performance.now();
+    for (const event of released) this.memory.publish(runId, event);
+  }
+
+  /**
+   * Pointers lost (a LISTEN reconnect) or never sent (storage without `notifyChannel`): read how
+   * far the log goes for runs whose events wait longer than a renewal period.
+   */
+  private async releaseStale(all: boolean): Promise<void> {
+    const stale = performance.now() - this.leaseMs / 3;
+    for (const [runId, held] of [...this.uncommitted]) {
+      if (!all && held.since > stale) continue;
+      const status = await this.log.runStatus(runId);
+      if (status === undefined) continue;
+      if (!all && !this.missingPointersReported && status.lastSeq >= (held.events[0] as StreamEvent).seq) {
+        this.missingPointersReported = true;
+        this.onError(
+          new RunHubStorageError({
+            code: 'notifications_missing',
+            message: `[sluice/postgres-hub] run ${runId}'s events are committed but no pointer arrived on channel "${this.channel}": give ChatHistoryHandler the option notifyChannel: '${this.channel}' (local clients wait for the lease renewal meanwhile)`,
+          }),
+        );
+      }
+      this.release(runId, status.lastSeq);
     }
   }
 
@@ -404,6 +453,7 @@ export class PostgresRunHub implements RunHub {
 
   /** Notifications sent while the LISTEN connection was down are lost: re-read what is followed. */
   private async reconnected(): Promise<void> {
+    void this.releaseStale(true).catch((error: unknown) => this.onError(storageError(error, 'reading how far held runs are committed', this.tableName)));
     const runIds = [...new Set([...this.followers.keys(), ...this.endWaiters.keys()])];
     for (const followers of this.followers.values()) for (const follower of followers) follower.pull();
     if (runIds.length === 0) return;
@@ -430,6 +480,7 @@ export class PostgresRunHub implements RunHub {
       const cancelled = await this.table.renew(this.instanceId, this.leaseMs);
       for (const { runId, reason } of cancelled) this.cancelHere(runId, reason);
       if (++this.ticks % TICKS_PER_CLEANUP === 0) await this.table.deleteEnded(this.retentionMs);
+      if (this.uncommitted.size > 0) await this.releaseStale(false);
     } catch (error) {
       this.onError(storageError(error, 'renewing leases', this.tableName));
     } finally {

@@ -123,6 +123,23 @@ describe('PostgresRunHub on PostgreSQL', () => {
     expect(tail.seqs).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   }, 20_000);
 
+  test('a local subscriber gets an event only once its commit is announced, so it never holds what a crash could take from the log', async () => {
+    const [instance] = (await database.createInstances(1)) as [StoredRunHub];
+    const run = await admit(instance);
+    const local = await follow(instance, run.runId);
+    // Published, not stored: nothing may reach the local subscriber.
+    for (let seq = 0; seq <= 5; seq++) instance.hub.publish(run.runId, seq === 0 ? start(run.runId, run.conversationId) : delta(seq));
+    // Events 0..2 committed with their pointer: exactly those arrive.
+    for (let seq = 0; seq <= 2; seq++) void instance.storage.writer.append(seq === 0 ? start(run.runId, run.conversationId) : delta(seq), run.runId);
+    await eventually(() => expect(local.seqs).toEqual([0, 1, 2]));
+    expect(local.subscription.ended).toBe(false);
+    // The run's end (its storage drained) hands over the rest.
+    instance.hub.publish(run.runId, finish(6));
+    await instance.hub.end(run.runId);
+    expect(await local.ended).toEqual({});
+    expect(local.seqs).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  }, 20_000);
+
   test('a run that ended without a finish in the log ends its remote followers as lost', async () => {
     const [publisher, follower] = (await database.createInstances(2)) as [StoredRunHub, StoredRunHub];
     const run = await admit(publisher);

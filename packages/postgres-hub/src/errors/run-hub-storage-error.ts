@@ -2,7 +2,7 @@ import { SluiceError } from '@sluice/core';
 
 /** What a `RunHubStorageError` carries. */
 export interface RunHubStorageErrorOptions {
-  /** `schema_missing`, `query_failed`, `listen_failed`, `hub_closed`. */
+  /** `schema_missing`, `query_failed`, `listen_failed`, `hub_closed`, `notifications_missing`. */
   code: string;
   message: string;
   /** Whether the same call may succeed later (a lost connection, a restart). */
