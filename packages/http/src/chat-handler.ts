@@ -201,15 +201,21 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       message: 'the instance serving this run stopped before it finished: the reply is partial',
       retryable: true,
     };
+    // The partial reply is what the hub's log holds: what clients saw, which may run ahead of
+    // what the dead instance's storage writer had committed.
+    const events: StreamEvent[] = [];
+    const subscription = await hub.subscribe(run.runId, -1, { event: (event) => events.push(event), end: () => undefined });
+    subscription?.unsubscribe();
+    const fromHub = subscription === undefined ? undefined : interruptedFinish([...subscription.replay, ...events], run.lastSeq + 1, error);
     let finish: FinishEvent | undefined;
-    if (storage !== undefined) finish = await storage.store.interruptRun(run.runId, { seq: run.lastSeq + 1, error });
-    if (finish === undefined) {
-      // No storage (or it has nothing of the run): the partial message comes from the hub's log.
-      const events: StreamEvent[] = [];
-      const subscription = await hub.subscribe(run.runId, -1, { event: (event) => events.push(event), end: () => undefined });
-      subscription?.unsubscribe();
-      finish = interruptedFinish([...(subscription?.replay ?? []), ...events], run.lastSeq + 1, error);
+    if (storage !== undefined) {
+      finish = await storage.store.interruptRun(run.runId, {
+        seq: run.lastSeq + 1,
+        error,
+        ...(fromHub === undefined || fromHub.seq <= run.lastSeq ? {} : { message: fromHub.message, usage: fromHub.usage }),
+      });
     }
+    finish ??= fromHub ?? interruptedFinish([], run.lastSeq + 1, error);
     if (finish.seq > run.lastSeq) hub.publish(run.runId, finish);
     await hub.end(run.runId);
   }
@@ -499,6 +505,10 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       last = outcome.last;
       const status = await store.runStatus(runId);
       if (status === undefined || status.status !== 'streaming') {
+        // It may have ended between the two reads: its finish is then in the log now.
+        const after = await replayStored(writer, runId, last);
+        if (after.finished || writer.closed) return;
+        last = after.last;
         // Ended, yet its finish is not in the log after `last`: a gap the writer reported.
         return writer.fail('run_log_incomplete', `run ${runId} ended but its stored events stop at seq ${last}: its reply is in GET /conversations/:id`);
       }

@@ -1,4 +1,4 @@
-import type { CallbackHandler, FinishEvent, Message, SerializedError, StreamEvent } from '@sluice/core';
+import type { CallbackHandler, FinishEvent, Message, SerializedError, StreamEvent, Usage } from '@sluice/core';
 
 /** What the HTTP layer needs to know of a stored run. */
 export interface StoredRun {
@@ -33,7 +33,7 @@ export interface ChatStorage {
      * `error`) at `seq` and the message with its partial content. Gives the stored finish (the
      * existing one if the run had ended), or undefined for an unknown run.
      */
-    interruptRun(runId: string, options: { seq?: number; error: SerializedError }): Promise<FinishEvent | undefined>;
+    interruptRun(runId: string, options: { seq?: number; error: SerializedError; message?: Message; usage?: Usage }): Promise<FinishEvent | undefined>;
   };
 }
 

@@ -63,6 +63,15 @@ export interface InterruptRunOptions {
   seq?: number;
   /** Why the run ended: coded `run_interrupted` or `shutdown`. Stored on the finish event and the message. */
   error: SerializedError;
+  /**
+   * The partial reply, when the caller knows more of it than storage holds (a hub's log whose
+   * events the dead instance's writer had not committed): stored as the reply and sent in the
+   * finish, so what clients assembled and what is stored agree. Default: rebuilt from the
+   * stored events.
+   */
+  message?: Message;
+  /** The usage to go with `message`. Default: the last stored `usage` event's. */
+  usage?: Usage;
 }
 
 /** Events read per query while rebuilding an interrupted run's reply. */
@@ -318,8 +327,8 @@ export class ChatHistoryStore {
       type: 'finish',
       seq: options.seq ?? reply.lastSeq + 1,
       reason: 'aborted',
-      message: reply.message(),
-      usage: reply.usage,
+      message: options.message === undefined ? reply.message() : { ...options.message, role: 'assistant', finishReason: 'aborted' },
+      usage: options.usage ?? reply.usage,
       error: options.error,
     };
     const status: MessageStatus = finish.reason === 'aborted' ? 'aborted' : finish.reason === 'error' ? 'error' : 'complete';

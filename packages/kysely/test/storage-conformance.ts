@@ -579,6 +579,16 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
         error: interrupted,
       });
       expect((await store.eventsAfter(runId)).map((event) => event.seq)).toEqual([0, 1, 5]);
+      // What the hub's log held (what clients assembled) is the reply, when the caller knows it.
+      const hubRunId = `run-${prefix}-died-ahead`;
+      const ahead = handlerOn(db);
+      const aheadContext = contextOf(hubRunId, hubRunId, 'Go');
+      await ahead.onChatStart(aheadContext);
+      await ahead.onChatEvent({ type: 'text-delta', seq: 0, text: 'Par' }, aheadContext);
+      await ahead.close();
+      const told = await store.interruptRun(hubRunId, { seq: 3, error: interrupted, message: { role: 'assistant', content: 'Partial reply' }, usage: { inputTokens: 3, outputTokens: 2 } });
+      expect(told).toMatchObject({ seq: 3, message: { content: 'Partial reply', finishReason: 'aborted' }, usage: { inputTokens: 3, outputTokens: 2 } });
+      expect((await store.messages(hubRunId)).at(-1)).toMatchObject({ role: 'assistant', content: 'Partial reply', finishReason: 'aborted' });
 
       const complete = handlerOn(db);
       const stream = new FakeChatModel({ responses: ['Done.'], callbacks: [complete] }).stream('finish normally');
