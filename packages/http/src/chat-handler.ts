@@ -212,7 +212,8 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       finish = await storage.store.interruptRun(run.runId, {
         seq: run.lastSeq + 1,
         error,
-        ...(fromHub === undefined || fromHub.seq <= run.lastSeq ? {} : { message: fromHub.message, usage: fromHub.usage }),
+        // A run storage never heard of (its instance died before its first commit) is stored too.
+        ...(fromHub === undefined ? {} : { message: fromHub.message, usage: fromHub.usage, conversationId: run.conversationId }),
       });
     }
     finish ??= fromHub ?? interruptedFinish([], run.lastSeq + 1, error);

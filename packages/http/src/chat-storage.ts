@@ -33,7 +33,7 @@ export interface ChatStorage {
      * `error`) at `seq` and the message with its partial content. Gives the stored finish (the
      * existing one if the run had ended), or undefined for an unknown run.
      */
-    interruptRun(runId: string, options: { seq?: number; error: SerializedError; message?: Message; usage?: Usage }): Promise<FinishEvent | undefined>;
+    interruptRun(runId: string, options: { seq?: number; error: SerializedError; message?: Message; usage?: Usage; conversationId?: string }): Promise<FinishEvent | undefined>;
   };
 }
 

@@ -5,7 +5,8 @@ import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase
 import { StorageError } from './errors/storage-error.js';
 import { PartialReply } from './partial-reply.js';
 import { decodeContent, encodeContent } from './text-encoding.js';
-import { isMissingTableError, isTransientError } from './transient-error.js';
+import { messagePositionIndex } from './table-names.js';
+import { isMissingTableError, isTransientError, isUniqueViolationOn } from './transient-error.js';
 import { fieldsOf, type MessageStatus } from './write-batch.js';
 
 /** A stored run: its assistant message's state and how far its event log goes. */
@@ -72,6 +73,12 @@ export interface InterruptRunOptions {
   message?: Message;
   /** The usage to go with `message`. Default: the last stored `usage` event's. */
   usage?: Usage;
+  /**
+   * With `message`: the conversation of a run that storage never heard of (its instance died
+   * before its writer's first commit). The reply is then stored there, as `aborted`, with its
+   * terminal event; without it such a run is left unknown (`undefined`).
+   */
+  conversationId?: string;
 }
 
 /** Events read per query while rebuilding an interrupted run's reply. */
@@ -297,6 +304,68 @@ export class ChatHistoryStore {
    * });
    * ```
    */
+  /** `interruptRun` of a run with no stored row: its reply and finish, after the conversation's last message. */
+  private async storeUnknownInterruptedRun(runId: string, conversationId: string, options: InterruptRunOptions & { message: Message }): Promise<FinishEvent | undefined> {
+    const { db, tables } = this.database;
+    const finish: FinishEvent = {
+      type: 'finish',
+      seq: options.seq ?? 0,
+      reason: 'aborted',
+      message: { ...options.message, role: 'assistant', finishReason: 'aborted' },
+      usage: options.usage,
+      error: options.error,
+    };
+    const { content, encoding } = encodeContent(finish.message.content);
+    const event = JSON.stringify(finish);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.read(() =>
+          db.transaction().execute(async (transaction) => {
+            const now = Date.now();
+            const exists = await transaction.selectFrom(tables.messages).select('id').where('id', '=', runId).executeTakeFirst();
+            if (exists !== undefined) return false;
+            const last = await transaction
+              .selectFrom(tables.messages)
+              .select((eb) => eb.fn.max('position').as('last'))
+              .where('conversation_id', '=', conversationId)
+              .executeTakeFirst();
+            const position = last?.last === null || last?.last === undefined ? 0 : Number(last.last) + 1;
+            await transaction
+              .insertInto(tables.messages)
+              .values({
+                id: runId,
+                conversation_id: conversationId,
+                run_id: runId,
+                position,
+                role: 'assistant',
+                content,
+                content_encoding: encoding,
+                fields: fieldsOf(finish.message),
+                status: 'aborted',
+                finish_reason: 'aborted',
+                usage: finish.usage === undefined ? null : JSON.stringify(finish.usage),
+                error: JSON.stringify(options.error),
+                model: null,
+                provider: null,
+                created_at: now,
+                updated_at: now,
+              })
+              .execute();
+            await transaction.insertInto(tables.chunks).values({ run_id: runId, seq: finish.seq, type: 'finish', event, created_at: now }).execute();
+            await transaction.updateTable(tables.conversations).set({ updated_at: now }).where('id', '=', conversationId).execute();
+            return true;
+          }),
+        );
+        // Its writer may have committed after all: the normal path then applies.
+        return stored ? (JSON.parse(event) as FinishEvent) : this.interruptRun(runId, { ...options, conversationId: undefined });
+      } catch (failure) {
+        if (!isTransientError(failure) && !isUniqueViolationOn(failure, tables.messages, messagePositionIndex(tables))) throw failure;
+        if (attempt >= INTERRUPT_ATTEMPTS) throw failure;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random() * 0.5)));
+      }
+    }
+  }
+
   async interruptRun(runId: string, options: InterruptRunOptions): Promise<FinishEvent | undefined> {
     requireId(runId, 'runId');
     if (options === null || typeof options !== 'object' || options.error === null || typeof options.error !== 'object' || typeof options.error.code !== 'string') {
@@ -309,7 +378,10 @@ export class ChatHistoryStore {
     const row = (await this.read(() =>
       db.selectFrom(tables.messages).select(['status', 'conversation_id']).where('id', '=', runId).executeTakeFirst(),
     )) as { status: string; conversation_id: string } | undefined;
-    if (row === undefined) return undefined;
+    if (row === undefined) {
+      if (options.message === undefined || options.conversationId === undefined) return undefined;
+      return this.storeUnknownInterruptedRun(runId, options.conversationId, options as InterruptRunOptions & { message: Message });
+    }
     if (row.status !== 'streaming') return this.storedFinish(runId);
 
     // Page through the events: a long run is never held in memory as a whole.

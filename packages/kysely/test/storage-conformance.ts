@@ -589,6 +589,13 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       const told = await store.interruptRun(hubRunId, { seq: 3, error: interrupted, message: { role: 'assistant', content: 'Partial reply' }, usage: { inputTokens: 3, outputTokens: 2 } });
       expect(told).toMatchObject({ seq: 3, message: { content: 'Partial reply', finishReason: 'aborted' }, usage: { inputTokens: 3, outputTokens: 2 } });
       expect((await store.messages(hubRunId)).at(-1)).toMatchObject({ role: 'assistant', content: 'Partial reply', finishReason: 'aborted' });
+      // A run storage never heard of (its instance died before its first commit) is stored in its conversation.
+      const neverRunId = `run-${prefix}-died-unstored`;
+      const unstored = await store.interruptRun(neverRunId, { seq: 4, error: interrupted, message: { role: 'assistant', content: 'Seen by clients' }, conversationId: hubRunId });
+      expect(unstored).toMatchObject({ seq: 4, reason: 'aborted', message: { content: 'Seen by clients' }, error: interrupted });
+      expect(await store.runStatus(neverRunId)).toMatchObject({ status: 'aborted', conversationId: hubRunId, lastSeq: 4 });
+      expect((await store.messages(hubRunId)).map((message) => message.content).slice(-2)).toEqual(['Partial reply', 'Seen by clients']);
+      expect(await store.interruptRun(neverRunId, { error: interrupted, message: { role: 'assistant', content: 'again' }, conversationId: hubRunId })).toEqual(unstored);
 
       const complete = handlerOn(db);
       const stream = new FakeChatModel({ responses: ['Done.'], callbacks: [complete] }).stream('finish normally');
