@@ -213,7 +213,7 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
         seq: run.lastSeq + 1,
         error,
         // A run storage never heard of (its instance died before its first commit) is stored too.
-        ...(fromHub === undefined ? {} : { message: fromHub.message, usage: fromHub.usage, conversationId: run.conversationId }),
+        ...(fromHub === undefined ? {} : { finish: fromHub, conversationId: run.conversationId }),
       });
     }
     finish ??= fromHub ?? interruptedFinish([], run.lastSeq + 1, error);

@@ -1,4 +1,4 @@
-import type { CallbackHandler, FinishEvent, Message, SerializedError, StreamEvent, Usage } from '@sluice/core';
+import type { CallbackHandler, FinishEvent, Message, SerializedError, StreamEvent } from '@sluice/core';
 
 /** What the HTTP layer needs to know of a stored run. */
 export interface StoredRun {
@@ -30,10 +30,12 @@ export interface ChatStorage {
     claimConversation(conversationId: string, owner: string): Promise<string>;
     /**
      * Ends a run whose instance died: stores a terminal `finish` (reason `aborted`, with
-     * `error`) at `seq` and the message with its partial content. Gives the stored finish (the
-     * existing one if the run had ended), or undefined for an unknown run.
+     * `error`) at `seq` and the message with its partial content — or `finish` as given, the
+     * terminal event clients saw in the hub's log (stored in `conversationId` if storage never
+     * heard of the run). Gives the stored finish (the existing one if the run had ended), or
+     * undefined for an unknown run.
      */
-    interruptRun(runId: string, options: { seq?: number; error: SerializedError; message?: Message; usage?: Usage; conversationId?: string }): Promise<FinishEvent | undefined>;
+    interruptRun(runId: string, options: { seq?: number; error: SerializedError; finish?: FinishEvent; conversationId?: string }): Promise<FinishEvent | undefined>;
   };
 }
 

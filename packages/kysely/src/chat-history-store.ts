@@ -65,18 +65,16 @@ export interface InterruptRunOptions {
   /** Why the run ended: coded `run_interrupted` or `shutdown`. Stored on the finish event and the message. */
   error: SerializedError;
   /**
-   * The partial reply, when the caller knows more of it than storage holds (a hub's log whose
-   * events the dead instance's writer had not committed): stored as the reply and sent in the
-   * finish, so what clients assembled and what is stored agree. Default: rebuilt from the
-   * stored events.
+   * The run's terminal event as its clients saw it, when the caller knows more than storage
+   * holds (a hub's log whose events the dead instance's writer had not committed, maybe its
+   * very `finish`): stored as it is, so what clients assembled and what is stored agree.
+   * Default: an `aborted` finish rebuilt from the stored events.
    */
-  message?: Message;
-  /** The usage to go with `message`. Default: the last stored `usage` event's. */
-  usage?: Usage;
+  finish?: FinishEvent;
   /**
-   * With `message`: the conversation of a run that storage never heard of (its instance died
-   * before its writer's first commit). The reply is then stored there, as `aborted`, with its
-   * terminal event; without it such a run is left unknown (`undefined`).
+   * With `finish`: the conversation of a run that storage never heard of (its instance died
+   * before its writer's first commit). Its reply is then stored there with its terminal event;
+   * without it such a run is left unknown (`undefined`).
    */
   conversationId?: string;
 }
@@ -305,16 +303,9 @@ export class ChatHistoryStore {
    * ```
    */
   /** `interruptRun` of a run with no stored row: its reply and finish, after the conversation's last message. */
-  private async storeUnknownInterruptedRun(runId: string, conversationId: string, options: InterruptRunOptions & { message: Message }): Promise<FinishEvent | undefined> {
+  private async storeUnknownInterruptedRun(runId: string, conversationId: string, finish: FinishEvent): Promise<FinishEvent | undefined> {
     const { db, tables } = this.database;
-    const finish: FinishEvent = {
-      type: 'finish',
-      seq: options.seq ?? 0,
-      reason: 'aborted',
-      message: { ...options.message, role: 'assistant', finishReason: 'aborted' },
-      usage: options.usage,
-      error: options.error,
-    };
+    const status: MessageStatus = finish.reason === 'aborted' ? 'aborted' : finish.reason === 'error' ? 'error' : 'complete';
     const { content, encoding } = encodeContent(finish.message.content);
     const event = JSON.stringify(finish);
     for (let attempt = 1; ; attempt++) {
@@ -341,10 +332,10 @@ export class ChatHistoryStore {
                 content,
                 content_encoding: encoding,
                 fields: fieldsOf(finish.message),
-                status: 'aborted',
-                finish_reason: 'aborted',
+                status,
+                finish_reason: finish.reason,
                 usage: finish.usage === undefined ? null : JSON.stringify(finish.usage),
-                error: JSON.stringify(options.error),
+                error: finish.error === undefined ? null : JSON.stringify(finish.error),
                 model: null,
                 provider: null,
                 created_at: now,
@@ -357,7 +348,7 @@ export class ChatHistoryStore {
           }),
         );
         // Its writer may have committed after all: the normal path then applies.
-        return stored ? (JSON.parse(event) as FinishEvent) : this.interruptRun(runId, { ...options, conversationId: undefined });
+        return stored ? (JSON.parse(event) as FinishEvent) : this.interruptRun(runId, { error: finish.error ?? { name: 'SluiceError', code: 'run_interrupted', message: 'interrupted', retryable: true }, finish });
       } catch (failure) {
         if (!isTransientError(failure) && !isUniqueViolationOn(failure, tables.messages, messagePositionIndex(tables))) throw failure;
         if (attempt >= INTERRUPT_ATTEMPTS) throw failure;
@@ -379,8 +370,8 @@ export class ChatHistoryStore {
       db.selectFrom(tables.messages).select(['status', 'conversation_id']).where('id', '=', runId).executeTakeFirst(),
     )) as { status: string; conversation_id: string } | undefined;
     if (row === undefined) {
-      if (options.message === undefined || options.conversationId === undefined) return undefined;
-      return this.storeUnknownInterruptedRun(runId, options.conversationId, options as InterruptRunOptions & { message: Message });
+      if (options.finish === undefined || options.conversationId === undefined) return undefined;
+      return this.storeUnknownInterruptedRun(runId, options.conversationId, options.finish);
     }
     if (row.status !== 'streaming') return this.storedFinish(runId);
 
@@ -395,14 +386,15 @@ export class ChatHistoryStore {
     // The run finished but its instance died before storing the reply: complete the reply
     // from that finish rather than appending a second one.
     const stored = reply.finish;
-    const finish: FinishEvent = stored ?? {
-      type: 'finish',
-      seq: options.seq ?? reply.lastSeq + 1,
-      reason: 'aborted',
-      message: options.message === undefined ? reply.message() : { ...options.message, role: 'assistant', finishReason: 'aborted' },
-      usage: options.usage ?? reply.usage,
-      error: options.error,
-    };
+    const finish: FinishEvent = stored ??
+      options.finish ?? {
+        type: 'finish',
+        seq: options.seq ?? reply.lastSeq + 1,
+        reason: 'aborted',
+        message: reply.message(),
+        usage: reply.usage,
+        error: options.error,
+      };
     const status: MessageStatus = finish.reason === 'aborted' ? 'aborted' : finish.reason === 'error' ? 'error' : 'complete';
     const { content, encoding } = encodeContent(finish.message.content);
     const event = JSON.stringify(finish);

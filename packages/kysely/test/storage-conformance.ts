@@ -1,4 +1,4 @@
-import { FakeChatModel, HumanMessage, InvalidArgumentError, SystemMessage, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
+import { FakeChatModel, HumanMessage, InvalidArgumentError, SystemMessage, type FinishEvent, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
 import { Kysely, sql, type Dialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -579,23 +579,25 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
         error: interrupted,
       });
       expect((await store.eventsAfter(runId)).map((event) => event.seq)).toEqual([0, 1, 5]);
-      // What the hub's log held (what clients assembled) is the reply, when the caller knows it.
+      // What the hub's log held (what clients assembled) is stored, when the caller knows it.
       const hubRunId = `run-${prefix}-died-ahead`;
       const ahead = handlerOn(db);
       const aheadContext = contextOf(hubRunId, hubRunId, 'Go');
       await ahead.onChatStart(aheadContext);
       await ahead.onChatEvent({ type: 'text-delta', seq: 0, text: 'Par' }, aheadContext);
       await ahead.close();
-      const told = await store.interruptRun(hubRunId, { seq: 3, error: interrupted, message: { role: 'assistant', content: 'Partial reply' }, usage: { inputTokens: 3, outputTokens: 2 } });
-      expect(told).toMatchObject({ seq: 3, message: { content: 'Partial reply', finishReason: 'aborted' }, usage: { inputTokens: 3, outputTokens: 2 } });
-      expect((await store.messages(hubRunId)).at(-1)).toMatchObject({ role: 'assistant', content: 'Partial reply', finishReason: 'aborted' });
+      // Its finish reached the hub (and clients) but not the database: stored as it was.
+      const seen: FinishEvent = { type: 'finish', seq: 3, reason: 'stop', message: { role: 'assistant', content: 'Partial reply' }, usage: { inputTokens: 3, outputTokens: 2 } };
+      expect(await store.interruptRun(hubRunId, { error: interrupted, finish: seen })).toEqual(seen);
+      expect(await store.runStatus(hubRunId)).toMatchObject({ status: 'complete', finishReason: 'stop', lastSeq: 3 });
+      expect((await store.messages(hubRunId)).at(-1)).toMatchObject({ role: 'assistant', content: 'Partial reply' });
       // A run storage never heard of (its instance died before its first commit) is stored in its conversation.
       const neverRunId = `run-${prefix}-died-unstored`;
-      const unstored = await store.interruptRun(neverRunId, { seq: 4, error: interrupted, message: { role: 'assistant', content: 'Seen by clients' }, conversationId: hubRunId });
-      expect(unstored).toMatchObject({ seq: 4, reason: 'aborted', message: { content: 'Seen by clients' }, error: interrupted });
+      const lost: FinishEvent = { type: 'finish', seq: 4, reason: 'aborted', message: { role: 'assistant', content: 'Seen by clients' }, usage: undefined, error: interrupted };
+      expect(await store.interruptRun(neverRunId, { error: interrupted, finish: lost, conversationId: hubRunId })).toEqual(lost);
       expect(await store.runStatus(neverRunId)).toMatchObject({ status: 'aborted', conversationId: hubRunId, lastSeq: 4 });
       expect((await store.messages(hubRunId)).map((message) => message.content).slice(-2)).toEqual(['Partial reply', 'Seen by clients']);
-      expect(await store.interruptRun(neverRunId, { error: interrupted, message: { role: 'assistant', content: 'again' }, conversationId: hubRunId })).toEqual(unstored);
+      expect(await store.interruptRun(neverRunId, { error: interrupted, finish: { ...lost, seq: 9 }, conversationId: hubRunId })).toEqual(lost);
 
       const complete = handlerOn(db);
       const stream = new FakeChatModel({ responses: ['Done.'], callbacks: [complete] }).stream('finish normally');
