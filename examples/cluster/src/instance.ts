@@ -7,9 +7,6 @@ import { pathToFileURL } from 'node:url';
 import { FakeChatModel, type ChatModel, type Message, type RunHub } from '@sluice/core';
 import { createChatHandler, type ChatHandler } from '@sluice/http';
 import { ChatHistoryHandler, ChatHistoryStore, migrateToLatest } from '@sluice/kysely';
-import { PostgresRunHub } from '@sluice/postgres-hub';
-import { RedisRunHub } from '@sluice/redis-hub';
-import { Redis } from 'ioredis';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 
@@ -80,12 +77,16 @@ export async function startInstance(options: InstanceOptions = {}): Promise<Runn
   const history = new ChatHistoryHandler({ db, tablePrefix: prefix, flushIntervalMs: 5, ...(hubKind === 'postgres' ? { notifyChannel: channel } : {}) });
   const store = new ChatHistoryStore({ db, tablePrefix: prefix });
 
-  let redis: Redis | undefined;
+  // Each hub is loaded only when chosen: a PostgreSQL deployment needs no Redis client.
+  let redis: { disconnect(): void } | undefined;
   let hub: RunHub;
   if (hubKind === 'redis') {
-    redis = new Redis(options.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-    hub = new RedisRunHub({ redis, keyPrefix: `${prefix}:`, leaseMs });
+    const [{ Redis }, { RedisRunHub }] = await Promise.all([import('ioredis'), import('@sluice/redis-hub')]);
+    const client = new Redis(options.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    redis = client;
+    hub = new RedisRunHub({ redis: client, keyPrefix: `${prefix}:`, leaseMs });
   } else {
+    const { PostgresRunHub } = await import('@sluice/postgres-hub');
     const postgresHub = new PostgresRunHub({ pool, log: store, channel, tablePrefix: prefix, leaseMs });
     await postgresHub.migrate();
     hub = postgresHub;
