@@ -4,6 +4,8 @@
 // runs end within the lease timeout. Every run: no gap, no duplicate, and what the client
 // assembled equals the stored message. Then quick follow-up turns in a row, each prompt holding
 // every earlier reply. Sizes: SLUICE_CLUSTER_RUNS (default 200 per hub).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { ChatHistoryStore, dropChatHistoryTables } from '@sluice/kysely';
 import type { FinishEvent, StreamEvent } from '@sluice/core';
 import { Redis } from 'ioredis';
@@ -17,6 +19,34 @@ const CONCURRENCY = 25;
 const LEASE_MS = 1500;
 const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 const auth = { Authorization: 'Bearer cluster-user' };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForRedis(url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      if ((await redis.ping()) === 'PONG') return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
 
 /** A deterministic generator, so a failing round can be replayed with its seed. */
 function random(seed: number): () => number {
@@ -83,8 +113,18 @@ describe.each(['postgres', 'redis'] as const)('three instances with the %s hub',
     return live[Math.floor(next() * live.length)] as InstanceProcess;
   };
 
+  let redisServer: ChildProcess | undefined;
+  let redisUrl = 'redis://127.0.0.1:6379';
+
   beforeAll(async () => {
-    const env = { SLUICE_HUB: hubKind, SLUICE_PREFIX: prefix, SLUICE_LEASE_MS: String(LEASE_MS), SLUICE_FAKE_RATE: '300', SLUICE_REPLY_TOKENS: '30', SLUICE_CLUSTER_QUIET: '1' };
+    if (hubKind === 'redis') {
+      // A Redis of this test's own: another suite restarts the shared one on purpose.
+      const port = await freePort();
+      redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      redisUrl = `redis://127.0.0.1:${port}`;
+      await waitForRedis(redisUrl);
+    }
+    const env = { REDIS_URL: redisUrl, SLUICE_HUB: hubKind, SLUICE_PREFIX: prefix, SLUICE_LEASE_MS: String(LEASE_MS), SLUICE_FAKE_RATE: '300', SLUICE_REPLY_TOKENS: '30', SLUICE_CLUSTER_QUIET: '1' };
     // The first migrates; the others find the tables there.
     const first = await spawnInstance(env);
     instances = [first, ...(await Promise.all([spawnInstance(env), spawnInstance(env)]))].map((instance) => ({ ...instance, alive: true }));
@@ -103,15 +143,10 @@ describe.each(['postgres', 'redis'] as const)('three instances with the %s hub',
     await dropChatHistoryTables(db, { tablePrefix: prefix });
     await db.schema.dropTable(`${prefix}runs`).ifExists().execute();
     await db.destroy();
-    if (hubKind === 'redis') {
-      const redis = new Redis('redis://127.0.0.1:6379');
-      let cursor = '0';
-      do {
-        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = nextCursor;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-      redis.disconnect();
+    if (redisServer !== undefined) {
+      const exited = new Promise((resolve) => redisServer?.once('exit', resolve));
+      redisServer.kill('SIGTERM');
+      await exited;
     }
   });
 
