@@ -177,7 +177,7 @@ async function latency(kind: HubKind, where: 'remote' | 'local'): Promise<Measur
   loop.enable();
   let queries: number;
   let commands = 0;
-  let loopNote = '';
+  let loopNote: string;
   try {
     await Promise.all(
       Array.from({ length: RUNS }, async (_, index) => {
