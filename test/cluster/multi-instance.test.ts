@@ -224,17 +224,24 @@ describe.each(['postgres', 'redis'] as const)('three instances with the %s hub',
     return { runId: runId as string, conversationId, seqs, text: text.join(''), finish, resumes, cancelled };
   }
 
-  it('100 quick follow-up turns on random instances: every prompt holds every earlier reply', async () => {
+  it('100 quick follow-up turns on random instances: every prompt holds every earlier reply, and the history read on another instance right after finish has it', async () => {
     const conversationId = `turns-${hubKind}-${Date.now()}`;
     for (let turn = 0; turn < 100; turn++) {
       const response = await fetch(`${pick().url}/chat`, {
         method: 'POST',
-        headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json' },
+        headers: { ...auth, 'Content-Type': 'application/json' },
         body: JSON.stringify({ conversationId, messages: [{ role: 'user', content: `turn ${turn}` }] }),
       });
       expect(response.status).toBe(200);
-      const body = (await response.json()) as { message: { content: string } };
-      expect(body.message.content.startsWith(`I was sent ${2 * turn + 1} messages.`)).toBe(true);
+      let finish: FinishEvent | undefined;
+      await readStream(response, (event) => void (event.type === 'finish' && (finish = event)), new AbortController().signal);
+      const reply = (finish as FinishEvent | undefined)?.message.content ?? '';
+      expect(reply.startsWith(`I was sent ${2 * turn + 1} messages.`)).toBe(true);
+      // Right after the finish frame, on whichever instance: the reply is in the history.
+      const history = await fetch(`${pick().url}/conversations/${conversationId}`, { headers: auth });
+      const { messages } = (await history.json()) as { messages: { role: string; content: string }[] };
+      expect(messages).toHaveLength(2 * turn + 2);
+      expect(messages.at(-1)).toEqual(expect.objectContaining({ role: 'assistant', content: reply }));
     }
   });
 

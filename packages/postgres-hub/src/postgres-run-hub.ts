@@ -242,6 +242,16 @@ export class PostgresRunHub implements RunHub {
     await this.memory.end(runId);
   }
 
+  async conversationRun(conversationId: string): Promise<RunInfo | undefined> {
+    const local = await this.memory.conversationRun(conversationId);
+    if (local !== undefined) return local;
+    try {
+      return await this.table.conversationRun(conversationId);
+    } catch (error) {
+      throw storageError(error, `conversationRun(${conversationId})`, this.tableName);
+    }
+  }
+
   async get(runId: string): Promise<RunInfo | undefined> {
     const local = this.memory.getNow(runId);
     if (local !== undefined) return local;

@@ -196,6 +196,19 @@ export class RunTable {
     return { runId: row.run_id as string, conversationId: row.conversation_id as string, owner: row.owner as string, state: row.state as RunState };
   }
 
+  /** The conversation's newest run in state live or finishing whose lease holds. */
+  async conversationRun(conversationId: string): Promise<RunInfo | undefined> {
+    const { rows } = await this.pool.query(
+      `select run_id, conversation_id, owner, state from ${this.name}
+       where conversation_id = $1 and state <> 'ended' and lease_expires_at > ${NOW_MS}
+       order by created_at desc limit 1`,
+      [conversationId],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return { runId: row.run_id as string, conversationId: row.conversation_id as string, owner: row.owner as string, state: row.state as RunState };
+  }
+
   /** The states of the given runs (absent: unknown). */
   async states(runIds: readonly string[]): Promise<Map<string, RunState>> {
     const { rows } = await this.pool.query(`select run_id, state from ${this.name} where run_id = any($1)`, [runIds]);

@@ -194,6 +194,19 @@ export class RedisRunHub implements RunHub {
     await this.memory.end(runId);
   }
 
+  async conversationRun(conversationId: string): Promise<RunInfo | undefined> {
+    const local = await this.memory.conversationRun(conversationId);
+    if (local !== undefined) return local;
+    // The conversation's runs whose lease holds (scores are lease expiries on Redis's clock,
+    // which on a sane deployment is this machine's give or take a few ms).
+    const runIds = await this.connection.zrangebyscore(this.keys.conversation(conversationId), `(${Date.now()}`, '+inf');
+    for (let index = runIds.length - 1; index >= 0; index--) {
+      const run = await this.get(runIds[index] as string);
+      if (run !== undefined && run.state !== 'ended') return run;
+    }
+    return undefined;
+  }
+
   async get(runId: string): Promise<RunInfo | undefined> {
     const local = this.memory.getNow(runId);
     if (local !== undefined) return local;

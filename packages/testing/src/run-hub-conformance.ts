@@ -25,7 +25,7 @@
  * ```
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import type { AdmitResult, ExpiredRun, RunControl, RunHub, RunListener, RunSubscription, StreamEvent } from '@sluice/core';
+import type { AdmitResult, ExpiredRun, RunControl, RunHub, RunInfo, RunListener, RunSubscription, StreamEvent } from '@sluice/core';
 
 /** A hub under test: how to make instances of it, and what it can be put through. */
 export interface RunHubFixture {
@@ -365,6 +365,26 @@ export function describeRunHubConformance(fixture: RunHubFixture): void {
       });
       await first.end(run.runId);
       expect(await second.get(run.runId)).toEqual({ ...run, state: 'ended' });
+    }, 20_000);
+
+    test('conversationRun, where the hub has it, names the conversation\'s live then finishing run from another instance, and nothing once it ended', async () => {
+      const [first, second] = (await fixture.createHubs(2, { leaseMs: STEADY_LEASE_MS })) as [RunHub, RunHub];
+      if (second.conversationRun === undefined) {
+        // Optional: a hub without it makes GET /conversations/:id not wait for a finishing reply.
+        expect(first.conversationRun).toBeUndefined();
+        return;
+      }
+      const conversationRun = (conversationId: string) => (second.conversationRun as (id: string) => Promise<RunInfo | undefined>).call(second, conversationId);
+      const run = await admitRun(first);
+      expect(await conversationRun(run.conversationId)).toEqual({ ...run, state: 'live' });
+      publish(first, run.runId, startEvent(run.runId, run.conversationId));
+      publish(first, run.runId, finishEvent(1));
+      await eventually(async () => {
+        expect(await conversationRun(run.conversationId)).toEqual({ ...run, state: 'finishing' });
+      });
+      await first.end(run.runId);
+      expect(await conversationRun(run.conversationId)).toBeUndefined();
+      expect(await conversationRun(`never-${run.conversationId}`)).toBeUndefined();
     }, 20_000);
 
     test('cancel from another instance reaches the control attached on the admitting instance, with its reason, and answers cancelling; after finish it answers finished; for an unknown run, unknown', async () => {
