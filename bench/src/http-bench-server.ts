@@ -66,7 +66,7 @@ process.on('message', (message: { type: string }) => {
       process.send?.({ type: 'memory', ...process.memoryUsage() });
       break;
     case 'exit':
-      router.chat.close();
+      void router.chat.close({ graceMs: 0 });
       server.closeAllConnections();
       server.close(() => process.exit(0));
       break;

@@ -55,7 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const entry of instances) {
-    entry.chat.close();
+    await entry.chat.close({ graceMs: 0 });
     entry.server.closeAllConnections();
     await new Promise((resolve) => entry.server.close(resolve));
     await entry.history.close();

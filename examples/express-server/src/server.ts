@@ -96,7 +96,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       for (const socket of sockets) socket.destroy();
     },
     async close(): Promise<void> {
-      router.chat.close();
+      // Live replies finish (or are stopped and stored) before the connections go.
+      await router.chat.close({ graceMs: 5000 });
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await history?.close();

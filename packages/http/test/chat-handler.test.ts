@@ -26,7 +26,7 @@ async function serve(options: ChatHandlerOptions): Promise<Running> {
 
 afterEach(async () => {
   for (const entry of running.splice(0)) {
-    entry.handler.close();
+    await entry.handler.close({ graceMs: 0 });
     entry.server.closeAllConnections();
     await new Promise((resolve) => entry.server.close(resolve));
   }

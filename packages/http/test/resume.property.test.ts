@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  handler.close();
+  await handler.close({ graceMs: 0 });
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
