@@ -325,6 +325,9 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
     try {
       // Admitted after the previous turn was committed: the history holds every finished reply.
       const history = memory !== undefined ? memory.messages(conversationId) : await (storage as ChatStorage).store.messages(conversationId);
+      // close() may have begun meanwhile: from here to localRuns.set nothing awaits, so a run
+      // either starts where shutdown sees it or not at all.
+      refuseWhileClosing();
       stream = model.stream([...history, ...newMessages], {
         runId,
         conversationId,
@@ -354,17 +357,21 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       return;
     }
     const base = mountPath(request);
-    const delivery = await streamRun(response, runId, -1, {
-      'X-Sluice-Run-Id': runId,
-      'X-Sluice-Conversation-Id': conversationId,
-      Location: `${base}/runs/${runId}/events`,
-    });
+    const delivery: Delivery = { finishSent: false };
     if (disconnect === 'abort') {
       // Only a response that closed before its finish event was sent stops the run.
       response.once('close', () => {
         if (!delivery.finishSent) stream.abort(new Error('client disconnected'));
       });
     }
+    await streamRun(
+      response,
+      runId,
+      -1,
+      { 'X-Sluice-Run-Id': runId, 'X-Sluice-Conversation-Id': conversationId, Location: `${base}/runs/${runId}/events` },
+      false,
+      delivery,
+    );
   }
 
   /** Reads the run to its end, publishing every event; the run never waits on a client. */
@@ -398,11 +405,17 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
    * Sends the run's events after `afterSeq` as SSE: first what storage holds (in pages, as the
    * socket takes them), then the hub's replay and live tail. Resolves once the response is set up.
    */
-  async function streamRun(response: ServerResponse, runId: string, afterSeq: number, headers: Record<string, string>, fromStorage = false): Promise<Delivery> {
+  async function streamRun(
+    response: ServerResponse,
+    runId: string,
+    afterSeq: number,
+    headers: Record<string, string>,
+    fromStorage = false,
+    delivery: Delivery = { finishSent: false },
+  ): Promise<Delivery> {
     const writer = new SseWriter(response, writerOptions);
     writer.open(headers);
     openWriters.add(writer);
-    const delivery: Delivery = { finishSent: false };
     let last = afterSeq;
     let subscription: Awaited<ReturnType<RunHub['subscribe']>>;
     let stopped = false;
