@@ -74,7 +74,7 @@ function countingPool(pool: pg.Pool): pg.Pool {
 const pool = new pg.Pool({ ...connection, max: 8 });
 const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
 const channel = `${prefix}events`;
-const history = new ChatHistoryHandler({ db, tablePrefix: prefix, flushIntervalMs: 5, ...(kind === 'postgres' ? { notifyChannel: channel } : {}) });
+const history = new ChatHistoryHandler({ db, tablePrefix: prefix, flushIntervalMs: 2, ...(kind === 'postgres' ? { notifyChannel: channel } : {}) });
 const store = new ChatHistoryStore({ db, tablePrefix: prefix });
 let redis: Redis | undefined;
 let hub: RunHub;

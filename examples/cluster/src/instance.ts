@@ -74,7 +74,7 @@ export async function startInstance(options: InstanceOptions = {}): Promise<Runn
   await migrateToLatest(db, { tablePrefix: prefix });
   const channel = `${prefix}events`;
   // With the PostgreSQL hub, each committed batch announces itself: other instances tail the log.
-  const history = new ChatHistoryHandler({ db, tablePrefix: prefix, flushIntervalMs: 5, ...(hubKind === 'postgres' ? { notifyChannel: channel } : {}) });
+  const history = new ChatHistoryHandler({ db, tablePrefix: prefix, flushIntervalMs: hubKind === 'postgres' ? 2 : 5, ...(hubKind === 'postgres' ? { notifyChannel: channel } : {}) });
   const store = new ChatHistoryStore({ db, tablePrefix: prefix });
 
   // Each hub is loaded only when chosen: a PostgreSQL deployment needs no Redis client.
