@@ -86,9 +86,9 @@ export interface FinishEvent {
   message: Message;
   usage: Usage | undefined;
   /**
-   * Why a run with reason `aborted` stopped, when it was not asked to by its caller: coded
-   * `run_interrupted` (its instance died and another ended it) or `shutdown` (its server
-   * closed). Absent otherwise.
+   * Why a run with reason `aborted` stopped when no caller asked it to: coded `run_interrupted`
+   * when its instance died and another instance ended it (`@sluice/http` over a shared run hub).
+   * Absent otherwise.
    */
   error?: SerializedError;
 }

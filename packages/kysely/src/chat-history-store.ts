@@ -62,7 +62,7 @@ export interface InterruptRunOptions {
    * finish follows what clients saw.
    */
   seq?: number;
-  /** Why the run ended: coded `run_interrupted` or `shutdown`. Stored on the finish event and the message. */
+  /** Why the run ended, e.g. coded `run_interrupted`. Stored on the finish event and the message. */
   error: SerializedError;
   /**
    * The run's terminal event as its clients saw it, when the caller knows more than storage
