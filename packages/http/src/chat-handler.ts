@@ -189,9 +189,20 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
   // A restarted instance ends what a crash left behind at once.
   void checkExpired();
 
+  // Claimed runs whose ending failed (storage down): this instance holds their claim, so it
+  // tries again at every check until they are ended.
+  const unended = new Map<string, ExpiredRun>();
   async function endExpiredRuns(): Promise<void> {
     const expired = await hub.claimExpired();
-    for (const run of expired) await endExpiredRun(run);
+    for (const run of [...unended.values(), ...expired]) {
+      try {
+        await endExpiredRun(run);
+        unended.delete(run.runId);
+      } catch (error) {
+        unended.set(run.runId, run);
+        reportError(error);
+      }
+    }
   }
 
   async function endExpiredRun(run: ExpiredRun): Promise<void> {
@@ -206,7 +217,10 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
     const events: StreamEvent[] = [];
     const subscription = await hub.subscribe(run.runId, -1, { event: (event) => events.push(event), end: () => undefined });
     subscription?.unsubscribe();
-    const fromHub = subscription === undefined ? undefined : interruptedFinish([...subscription.replay, ...events], run.lastSeq + 1, error);
+    const logged = subscription === undefined ? [] : [...subscription.replay, ...events];
+    // An earlier attempt (or the dead instance itself) may have published the finish already.
+    const published = logged.some((event) => event.type === 'finish');
+    const fromHub = subscription === undefined ? undefined : interruptedFinish(logged, run.lastSeq + 1, error);
     let finish: FinishEvent | undefined;
     if (storage !== undefined) {
       finish = await storage.store.interruptRun(run.runId, {
@@ -217,7 +231,7 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
       });
     }
     finish ??= fromHub ?? interruptedFinish([], run.lastSeq + 1, error);
-    if (finish.seq > run.lastSeq) hub.publish(run.runId, finish);
+    if (!published && finish.seq > run.lastSeq) hub.publish(run.runId, finish);
     await hub.end(run.runId);
   }
 
