@@ -265,6 +265,56 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       await handler.close();
     });
 
+    test('a batch with one record the database refuses is halved down to it: every other record is stored, that one is reported to onError and to its run', async () => {
+      const tables = tableNames(prefix);
+      const flavor = detectFlavor(db);
+      // A real refusal by the database, not a driver fault: a rule on the chunks table that one
+      // text delta breaks (the finish, which repeats the text, is a different type and passes).
+      const rule = `${prefix}no_poison`;
+      const refuses = "type <> 'text-delta' or event not like '%poison-pill%'";
+      if (flavor === 'sqlite') {
+        await sql`create trigger ${sql.id(rule)} before insert on ${sql.table(tables.chunks)} when not (${sql.raw(refuses.replaceAll('type', 'new.type').replaceAll('event', 'new.event'))}) begin select raise(abort, 'poisoned event refused'); end`.execute(db);
+      } else {
+        await sql`alter table ${sql.table(tables.chunks)} add constraint ${sql.id(rule)} check (${sql.raw(refuses)})`.execute(db);
+      }
+      try {
+        const errors: StorageError[] = [];
+        // A long flush interval: nothing is written before a run ends, so both runs' records
+        // meet in large batches and the poisoned one is surrounded by good neighbours.
+        const handler = handlerOn(db, { flushIntervalMs: 1000, onError: (error) => errors.push(error) });
+        const poisonedTokens = tokensOf(100, 'v');
+        poisonedTokens[37] = ' poison-pill';
+        const poisoned = new FakeChatModel({ tokens: poisonedTokens, callbacks: [handler] }).stream('poisoned', { onHandlerError: () => undefined });
+        const clean = new FakeChatModel({ tokens: tokensOf(100, 'c'), callbacks: [handler] }).stream('clean');
+        const [poisonedEvents, cleanEvents] = await Promise.all([collect(poisoned), collect(clean)]);
+        const [poisonedResult, cleanResult] = await Promise.all([poisoned, clean]);
+
+        // Exactly the refused record is lost, and reported once, naming its run only.
+        expect(handler.counters.failed).toBe(1);
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toBeInstanceOf(StorageError);
+        expect(errors[0]).toMatchObject({ code: 'write_failed', retryable: false, runIds: [poisoned.runId] });
+        expect(errors[0]?.message).toMatch(/lost 1 chat history record\(s\) of 1 run\(s\): the database refused it/);
+        // Its run's onChatEnd sees that error (it reaches the run's handlerErrors); the other run's does not.
+        expect(poisonedResult.handlerErrors.map((error) => [error.hook, error.cause])).toEqual([['onChatEnd', errors[0]]]);
+        expect(cleanResult.handlerErrors).toEqual([]);
+
+        // Every other record of the batch is stored: the 99 good deltas around it, both runs' starts and ends.
+        const refused = poisonedEvents.filter((event) => event.type === 'text-delta' && event.text === ' poison-pill');
+        expect(refused).toHaveLength(1);
+        expect(await store.eventsAfter(poisoned.runId)).toEqual(poisonedEvents.filter((event) => !refused.includes(event)));
+        expect(await store.eventsAfter(clean.runId)).toEqual(cleanEvents);
+        expect(await countRows(tables.chunks, [poisoned.runId, clean.runId])).toBe(poisonedEvents.length + cleanEvents.length - 1);
+        expect(await store.runStatus(poisoned.runId)).toMatchObject({ status: 'complete', finishReason: 'stop' });
+        expect((await store.messages(poisoned.runId)).at(-1)).toEqual({ role: 'assistant', content: poisonedResult.text, finishReason: 'stop', usage: poisonedResult.usage });
+        expect(await store.runStatus(clean.runId)).toMatchObject({ status: 'complete', finishReason: 'stop' });
+        await handler.close();
+      } finally {
+        if (flavor === 'sqlite') await sql`drop trigger ${sql.id(rule)}`.execute(db);
+        else await sql`alter table ${sql.table(tables.chunks)} drop constraint ${sql.id(rule)}`.execute(db);
+      }
+    });
+
     test('connections lost mid-run lose nothing once the database is back', async () => {
       // A little latency keeps a transaction open most of the time, so the interruption meets one.
       const handler = handlerOn(open({ delayMs: 2 }), { retry: { initialDelayMs: 5, maxDelayMs: 100 } });
