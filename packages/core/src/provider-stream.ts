@@ -51,8 +51,10 @@ export interface RetryingProviderStreamOptions<TEvent> {
   /** Retries and backoff; see `resolveRetryOptions`. Default: 2 retries from 500 ms. */
   retry?: RetryOptions;
   /**
-   * Fails the request with a retryable `stream_idle_timeout` when no event arrived for this
-   * long, counting from the request. Default 0 (off).
+   * Fails the request with a retryable `stream_idle_timeout` when the provider sent nothing for
+   * this long while the run was waiting for it, counting from the request. Only time spent
+   * waiting on the provider counts: while the consumer or a blocking handler holds the run
+   * back, no read is pending and the watchdog is paused. Default 0 (off).
    */
   idleTimeoutMs?: number;
   /**
@@ -100,7 +102,9 @@ export function resolveIdleTimeoutMs(value: number | undefined, fallback: number
  *   its `ModelError` is `retryable`, after `retryAfterMs` when the provider sent one (up to a
  *   minute), else with exponential backoff. Parts before the first delta (metadata, usage) are
  *   held back until it arrives, so a retry is invisible. After the first delta, never.
- * - No event for `idleTimeoutMs` aborts the request: a retryable `stream_idle_timeout`.
+ * - No event for `idleTimeoutMs` while a read is pending aborts the request: a retryable
+ *   `stream_idle_timeout`. Time the run spends elsewhere (a slow consumer, a handler's lane
+ *   holding it back) does not count: the provider is not to blame for it.
  * - When the run's signal aborts, the request is aborted and the parts end, without an error.
  * - When the events end, `end()` checks the stream was complete (else it throws, e.g.
  *   `stream_truncated`), and the parts end.
@@ -293,9 +297,12 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   private head = 0;
   private draining = false;
 
-  // The idle watchdog: an event only bumps `eventCount`; the shared watchdog timer compares it
-  // a few times per period (see `IdleWatchdog`).
+  // The idle watchdog: an event, or a read starting, only bumps `eventCount`; the shared
+  // watchdog timer compares it a few times per period (see `IdleWatchdog`). `reading` is true
+  // only while the run waits on the provider (the request, or a read of its events): at any
+  // other time the run is held back by its consumer or its handlers, and the clock is paused.
   private eventCount = 0;
+  private reading = false;
   private seenCount = 0;
   private lastActivity = 0;
   private idleFired = false;
@@ -353,7 +360,9 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     if (this.state !== IDLE || this.options.signal.aborted) return;
     this.listenForAbort();
     const opened = this.send();
-    opened.catch(() => undefined); // handled by the next advance(), or dropped with the run
+    // The response is here (or failed): until the run asks for it, nothing is waited on. A
+    // failure is handled by the next advance(), or dropped with the run.
+    opened.then(this.readEnded, this.readEnded);
     this.prefetched = opened;
   }
 
@@ -386,6 +395,16 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     if (!this.driven) this.options.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
+  private readonly readEnded = (): void => {
+    this.reading = false;
+  };
+
+  /** A read of the provider (the request, or its events) is pending from now on. */
+  private readStarted(): void {
+    this.reading = true;
+    this.eventCount++;
+  }
+
   private readonly onAbort = (): void => {
     this.aborted = true;
     const controller = this.controller;
@@ -403,6 +422,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     this.state = OPENING;
     this.idleFired = false;
     let opened: Promise<ProviderStream<TEvent>>;
+    this.readStarted();
     try {
       opened = this.options.open(controller.signal);
     } catch (error) {
@@ -419,6 +439,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   }
 
   private readonly onOpen = (stream: ProviderStream<TEvent>): Outcome => {
+    this.reading = false;
     if (this.state !== OPENING) return this.sink.end(); // returned meanwhile: the request is aborted
     this.stream = stream;
     const events = stream.events;
@@ -436,6 +457,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     if (this.source !== undefined) return Promise.resolve(this.takeFromSource());
     const events = this.events;
     if (events !== undefined) {
+      this.readStarted();
       try {
         return events.next().then(this.onEvent, this.onFailure);
       } catch (error) {
@@ -457,6 +479,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   };
 
   private readonly onEvent = (step: IteratorResult<TEvent>): Outcome => {
+    this.reading = false;
     if (this.state !== STREAMING) return this.sink.end();
     if (step.done === true) return this.endOfEvents();
     this.eventCount++;
@@ -512,10 +535,12 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
       if (this.delivered) return this.sink.part(this.takeQueued());
     }
     if (this.sourceEnded) return this.endOfEvents();
+    this.readStarted();
     return source.read().then(this.onSourceRead, this.onFailure);
   }
 
   private readonly onSourceRead = (more: boolean): Outcome => {
+    this.reading = false;
     if (this.state !== STREAMING) return this.sink.end();
     this.eventCount++;
     if (!more) this.sourceEnded = true;
@@ -523,6 +548,7 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
   };
 
   private readonly onFailure = (error: unknown): Outcome => {
+    this.reading = false;
     if (this.state !== OPENING && this.state !== STREAMING) return this.sink.end();
     return this.fail(error);
   };
@@ -595,10 +621,14 @@ class RetryingProviderStream<TEvent> implements AsyncIterableIterator<ModelStrea
     return part;
   }
 
-  /** Called by the watchdog a few times per idle period: aborts the attempt once it is idle too long. */
+  /**
+   * Called by the watchdog a few times per idle period: aborts the attempt once it has waited
+   * on the provider too long. While no read is pending the clock restarts at every tick, and a
+   * read starting bumps `eventCount`, so only the wait of the current read is measured.
+   */
   checkIdle(now: number): void {
     if (this.state !== OPENING && this.state !== STREAMING) return;
-    if (this.eventCount !== this.seenCount) {
+    if (!this.reading || this.eventCount !== this.seenCount) {
       this.seenCount = this.eventCount;
       this.lastActivity = now;
     } else if (now - this.lastActivity >= this.idleTimeoutMs) {

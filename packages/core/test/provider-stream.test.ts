@@ -302,14 +302,16 @@ class ScriptedModel extends ChatModel {
   readonly model = 'test-1';
   recorded: Recorded | undefined;
   private readonly attempts: Attempt[];
+  private readonly idleTimeoutMs: number | undefined;
 
-  constructor(attempts: Attempt[]) {
+  constructor(attempts: Attempt[], options: { idleTimeoutMs?: number } = {}) {
     super();
     this.attempts = attempts;
+    this.idleTimeoutMs = options.idleTimeoutMs;
   }
 
   protected _stream(_messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
-    const { stream, recorded } = scriptedProvider(this.attempts, { signal: call.signal });
+    const { stream, recorded } = scriptedProvider(this.attempts, { signal: call.signal, idleTimeoutMs: this.idleTimeoutMs });
     this.recorded = recorded;
     return stream;
   }
@@ -389,6 +391,56 @@ describe('retryingProviderStream driven by a run (one promise step per SDK event
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(model.recorded?.signals[0]?.aborted).toBe(true);
     expect(model.recorded?.closed[0]).toBe(true);
+  });
+});
+
+describe('idle timeout of a driven stream: only time spent waiting on the provider counts', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const whole = (): Attempt => ({ events: [meta, text('a'), text('b'), text('c'), finish] });
+
+  it('does not time out while a consumer takes longer than the timeout per event', async () => {
+    const model = new ScriptedModel([whole(), whole()], { idleTimeoutMs: 80 });
+    const stream = model.stream('Hi');
+    for await (const _event of stream) await sleep(200);
+    const result = await stream;
+    expect(result.finishReason).toBe('stop');
+    expect(result.text).toBe('abc');
+    expect(model.recorded?.signals).toHaveLength(1);
+  });
+
+  it('does not time out while a blocking handler holds the run back longer than the timeout', async () => {
+    const model = new ScriptedModel([whole(), whole()], { idleTimeoutMs: 80 });
+    const result = await model.stream('Hi', {
+      callbacks: [{ delivery: { capacity: 1, overflow: 'block' }, onChatEvent: async () => void (await sleep(150)) }],
+    });
+    expect(result.finishReason).toBe('stop');
+    expect(result.text).toBe('abc');
+    expect(result.metrics.backpressureMs).toBeGreaterThan(80);
+    expect(model.recorded?.signals).toHaveLength(1);
+  });
+
+  it('still times out a provider that stalls after a slow consumer', async () => {
+    const model = new ScriptedModel([{ events: [text('a')], ending: 'stall' }], { idleTimeoutMs: 80 });
+    const stream = model.stream('Hi');
+    const consumed: StreamEvent[] = [];
+    let error: unknown;
+    let readFrom = 0;
+    let failedAt = 0;
+    try {
+      for await (const event of stream) {
+        consumed.push(event);
+        if (event.type === 'error') failedAt = performance.now();
+        if (event.type !== 'text-delta') continue;
+        await sleep(200);
+        readFrom = performance.now(); // the run reads the provider again from here
+      }
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'stream_idle_timeout', retryable: true });
+    expect(failedAt - readFrom).toBeGreaterThanOrEqual(75);
+    expect(consumed.map((event) => event.type)).toEqual(['start', 'text-delta', 'error', 'finish']);
+    expect(model.recorded?.signals[0]?.aborted).toBe(true);
   });
 });
 
