@@ -57,6 +57,12 @@ export interface ChatRunInit extends ChatRunCallbacks {
   maxRetries: number;
 }
 
+/** A `next()` call waiting for an event or the end. */
+interface PendingRead {
+  resolve: (result: IteratorResult<StreamEvent>) => void;
+  reject: (error: unknown) => void;
+}
+
 type Outcome = { status: 'done'; result: ChatRunResult } | { status: 'error' | 'detached'; error: unknown };
 
 // A Retry-After longer than this is not waited for: the 429 is reported instead.
@@ -133,7 +139,8 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
   // Events received and not yet taken by the iterator.
   private readonly queue: (StreamEvent | undefined)[] = [];
   private head = 0;
-  private waiter: (() => void) | undefined;
+  // `next()` calls waiting for an event, oldest first: concurrent calls settle in call order.
+  private readonly reads: PendingRead[] = [];
   private iterated = false;
   private errorDelivered = false;
   private outcome: Outcome | undefined;
@@ -261,29 +268,45 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     return iterator;
   }
 
-  private async next(): Promise<IteratorResult<StreamEvent>> {
-    for (;;) {
-      if (this.head < this.queue.length) {
-        const value = this.queue[this.head] as StreamEvent;
-        this.queue[this.head++] = undefined;
-        if (this.head === this.queue.length) {
-          this.queue.length = 0;
-          this.head = 0;
-        }
-        return { value, done: false };
-      }
-      const outcome = this.outcome;
-      if (outcome !== undefined) {
+  /**
+   * The iterator's `next()`. Not async, so calls made before any settles (`Promise.all` of
+   * several) are answered in call order: each takes the next event; once the run has ended, the
+   * first call past the last event gets the run's error (if it failed) and the rest `done`, as
+   * the platform's async generators do.
+   */
+  private next(): Promise<IteratorResult<StreamEvent>> {
+    return new Promise<IteratorResult<StreamEvent>>((resolve, reject) => {
+      this.reads.push({ resolve, reject });
+      this.wake();
+    });
+  }
+
+  /** Answers the waiting `next()` calls with the buffered events, then with the end once there is one. */
+  private wake(): void {
+    const reads = this.reads;
+    let index = 0;
+    while (index < reads.length && this.head < this.queue.length) {
+      const value = this.queue[this.head] as StreamEvent;
+      this.queue[this.head++] = undefined;
+      (reads[index++] as PendingRead).resolve({ value, done: false });
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    const outcome = this.outcome;
+    if (outcome !== undefined) {
+      for (; index < reads.length; index++) {
+        const read = reads[index] as PendingRead;
         if (outcome.status !== 'done' && !this.errorDelivered) {
           this.errorDelivered = true;
-          throw outcome.error;
+          read.reject(outcome.error);
+        } else {
+          read.resolve(DONE);
         }
-        return DONE;
       }
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-      });
     }
+    reads.splice(0, index);
   }
 
   /** The consumer left the loop: stop listening (the server's disconnect policy decides the rest). */
@@ -291,6 +314,8 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     this.queue.length = 0;
     this.head = 0;
     this.errorDelivered = true;
+    // `next()` calls still waiting end with the loop.
+    for (const read of this.reads.splice(0)) read.resolve(DONE);
     if (this.outcome === undefined) {
       this.stop(
         new SluiceClientError({
@@ -301,14 +326,6 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
       );
     }
     return Promise.resolve(DONE);
-  }
-
-  private wake(): void {
-    const waiter = this.waiter;
-    if (waiter !== undefined) {
-      this.waiter = undefined;
-      waiter();
-    }
   }
 
   private describeRun(): string {

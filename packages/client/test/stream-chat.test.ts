@@ -102,6 +102,25 @@ describe('streamChat', () => {
     expect(events.map((event) => event.type)).toEqual(['start', 'text-delta', 'text-delta', 'finish']);
   });
 
+  it('settles concurrent next() calls in order with consecutive events, then done past the end', async () => {
+    server.script({ deltas: ['a', 'b'] });
+    const iterator = streamChat({ baseURL, messages })[Symbol.asyncIterator]();
+    const results = await Promise.all(Array.from({ length: 6 }, () => iterator.next()));
+    expect(results.map((result) => (result.done === true ? 'done' : result.value.seq))).toEqual([0, 1, 2, 3, 'done', 'done']);
+  });
+
+  it('settles concurrent next() calls of a failed run with its events, the run\'s error once, then done', async () => {
+    server.script({ deltas: ['a'], fail: { code: 'model_error', message: 'boom' } });
+    const iterator = streamChat({ baseURL, messages })[Symbol.asyncIterator]();
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => iterator.next()));
+    expect(
+      results.map((result) => {
+        if (result.status === 'rejected') return (result.reason as SluiceClientError).code;
+        return result.value.done === true ? 'done' : result.value.value.type;
+      }),
+    ).toEqual(['start', 'text-delta', 'error', 'finish', 'model_error', 'done']);
+  });
+
   it('refuses a second iteration with a clear error', async () => {
     const chat = streamChat({ baseURL, messages });
     await collect(chat);
