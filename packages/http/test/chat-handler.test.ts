@@ -158,6 +158,25 @@ describe('POST /runs/:id/cancel', () => {
     const again = await fetch(`${url}/runs/${runId}/cancel`, { method: 'POST' });
     expect(await again.json()).toEqual({ runId, status: 'finished' });
   });
+
+  it("another principal's live run is 404 to them, exactly as an unknown run is, and it goes on untouched", async () => {
+    const { url } = await serve({
+      model: new FakeChatModel({ tokens: words(50), rate: 500 }),
+      authenticate: (request) => request.headers.authorization?.replace('Bearer ', ''),
+    });
+    const response = await chat(url, hello, { Authorization: 'Bearer alice' });
+    const runId = response.headers.get('x-sluice-run-id') as string;
+    const reading = readFrames(response);
+    const asBob = await fetch(`${url}/runs/${runId}/cancel`, { method: 'POST', headers: { Authorization: 'Bearer bob' } });
+    const unknown = await fetch(`${url}/runs/run-nobody-started/cancel`, { method: 'POST', headers: { Authorization: 'Bearer bob' } });
+    expect(asBob.status).toBe(404);
+    expect(unknown.status).toBe(404);
+    expect(await asBob.json()).toEqual(await unknown.json());
+    // Bob's request reached nothing: alice's run streams to its end (about 100 ms at 500 tokens/s).
+    const events = eventsOf((await reading).frames);
+    expect(events.at(-1)).toMatchObject({ type: 'finish', reason: 'stop' });
+    expect(textOf(events)).toBe(words(50).join(''));
+  });
 });
 
 describe('client disconnects', () => {
