@@ -64,9 +64,25 @@ function anthropicUsage(usage: AnthropicUsage, output: boolean): Usage {
   return normalised;
 }
 
+/**
+ * The message's usage once `message_delta` came, as the SDK's `finalMessage()` accumulates it:
+ * the delta's output count; its input and cache counts where present (the current API sends
+ * them), else `message_start`'s (the classic format, still sent by many compatible servers and
+ * proxies, has only `output_tokens`).
+ */
+function finalUsage(start: AnthropicUsage | undefined, delta: AnthropicUsage): AnthropicUsage {
+  return {
+    input_tokens: delta.input_tokens ?? start?.input_tokens,
+    cache_creation_input_tokens: delta.cache_creation_input_tokens ?? start?.cache_creation_input_tokens,
+    cache_read_input_tokens: delta.cache_read_input_tokens ?? start?.cache_read_input_tokens,
+    output_tokens: delta.output_tokens,
+  };
+}
+
 /** Reads a streamed message. */
 export function messageStream(events: ProviderEvents<MessageStreamEvent>): ProviderStream<MessageStreamEvent> {
   const toolIndexes = new Map<number, number>();
+  let startUsage: AnthropicUsage | undefined;
   let stopped = false;
   return {
     ...events,
@@ -100,12 +116,15 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
         case 'message_start': {
           const message = event.message;
           const parts: ModelStreamPart[] = [{ type: 'response-metadata', responseId: message?.id, model: message?.model }];
-          if (message?.usage) parts.push({ type: 'usage', usage: anthropicUsage(message.usage, false) });
+          if (message?.usage) {
+            startUsage = message.usage;
+            parts.push({ type: 'usage', usage: anthropicUsage(message.usage, false) });
+          }
           return parts;
         }
         case 'message_delta': {
           const parts: ModelStreamPart[] = [];
-          if (event.usage) parts.push({ type: 'usage', usage: anthropicUsage(event.usage, true) });
+          if (event.usage) parts.push({ type: 'usage', usage: anthropicUsage(finalUsage(startUsage, event.usage), true) });
           const reason = event.delta?.stop_reason;
           if (reason) parts.push({ type: 'finish', reason: anthropicFinishReason(reason), providerReason: reason });
           return parts;

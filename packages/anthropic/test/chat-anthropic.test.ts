@@ -1,10 +1,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { AIMessage, HumanMessage, InvalidArgumentError, SystemMessage, ToolMessage } from '@sluice/core';
-import { startFakeAnthropic, type FakeProviderServer } from '@sluice/testing';
+import { startFakeAnthropic } from '@sluice/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatAnthropic } from '../src/index.ts';
 
-let server: FakeProviderServer;
+let server: Awaited<ReturnType<typeof startFakeAnthropic>>;
 beforeAll(async () => {
   server = await startFakeAnthropic();
 });
@@ -87,6 +87,22 @@ describe('ChatAnthropic requests', () => {
     const result = await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL }).stream('Hi');
     expect(result.usage).toEqual({ inputTokens: 100, cachedInputTokens: 90, outputTokens: 2, totalTokens: 102 });
   });
+
+  // The SDK's MessageStream.finalMessage() keeps message_start's counts that message_delta
+  // leaves out and takes the ones it carries: sluice's usage must be the same figures.
+  for (const shape of ['output-only', 'cumulative'] as const) {
+    it(`reports the usage the SDK's final message accumulates when message_delta is ${shape}`, async () => {
+      const reply = { text: 'one two three', usage: { inputTokens: 12, cachedInputTokens: 30 }, cacheCreationInputTokens: 7, messageDeltaUsage: shape };
+      server.script(reply, reply);
+      const client = new Anthropic({ apiKey: 'k', baseURL: server.baseURL, maxRetries: 0 });
+      const final = await client.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage();
+      const result = await new ChatAnthropic({ client }).stream('Hi');
+      const { input_tokens, cache_creation_input_tokens, cache_read_input_tokens, output_tokens } = final.usage;
+      expect([input_tokens, cache_creation_input_tokens, cache_read_input_tokens, output_tokens]).toEqual([12, 7, 30, 3]);
+      const input = input_tokens + (cache_creation_input_tokens ?? 0) + (cache_read_input_tokens ?? 0);
+      expect(result.usage).toEqual({ inputTokens: input, cachedInputTokens: cache_read_input_tokens, outputTokens: output_tokens, totalTokens: input + output_tokens });
+    });
+  }
 
   it('maps refusal to content-filter and max_tokens to length', async () => {
     server.script({ text: 'no', finishReason: 'content-filter' }, { text: 'cut', finishReason: 'length' });

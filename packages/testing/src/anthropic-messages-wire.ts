@@ -1,5 +1,6 @@
 // Anthropic Messages, as recorded in fixtures/anthropic-*.sse and described in anthropic-errors.json.
-import type { FakeFinishReason, FakeReply } from './fake-turn.js';
+import type { FakeAnthropicReply } from './fake-anthropic-reply.js';
+import type { FakeFinishReason } from './fake-turn.js';
 import { countInputTokens, outputTokens, planReply, type ReplyPlan } from './reply-tokens.js';
 import { eventFrame, type Frame } from './sse-frame-writer.js';
 
@@ -40,11 +41,11 @@ interface MessagesContext {
   id: string;
   model: string;
   plan: ReplyPlan;
-  reply: FakeReply;
+  reply: FakeAnthropicReply;
   body: Record<string, unknown>;
 }
 
-function context(body: Record<string, unknown>, reply: FakeReply, sequence: number): MessagesContext {
+function context(body: Record<string, unknown>, reply: FakeAnthropicReply, sequence: number): MessagesContext {
   return {
     id: `msg_sluice${String(sequence).padStart(16, '0')}`,
     model: reply.model ?? (typeof body.model === 'string' ? body.model : 'claude-haiku-4-5'),
@@ -66,6 +67,10 @@ function cachedTokens(messages: MessagesContext): number {
   return messages.reply.usage?.cachedInputTokens ?? 0;
 }
 
+function cacheCreationTokens(messages: MessagesContext): number {
+  return messages.reply.cacheCreationInputTokens ?? 0;
+}
+
 function signature(text: string): string {
   return Buffer.from(`sluice:${text.length}`).toString('base64');
 }
@@ -82,9 +87,9 @@ function messageObject(messages: MessagesContext, content: unknown[], stop: stri
     stop_sequence: null,
     usage: {
       input_tokens: inputTokens(messages),
-      cache_creation_input_tokens: 0,
+      cache_creation_input_tokens: cacheCreationTokens(messages),
       cache_read_input_tokens: cachedTokens(messages),
-      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+      cache_creation: { ephemeral_5m_input_tokens: cacheCreationTokens(messages), ephemeral_1h_input_tokens: 0 },
       output_tokens: output,
       service_tier: 'standard',
     },
@@ -92,7 +97,7 @@ function messageObject(messages: MessagesContext, content: unknown[], stop: stri
 }
 
 /** The frames of a streamed message (`stream: true`). */
-export function messageFrames(body: Record<string, unknown>, reply: FakeReply, sequence: number): Frame[] {
+export function messageFrames(body: Record<string, unknown>, reply: FakeAnthropicReply, sequence: number): Frame[] {
   const messages = context(body, reply, sequence);
   const { plan } = messages;
   const frames: Frame[] = [];
@@ -106,6 +111,11 @@ export function messageFrames(body: Record<string, unknown>, reply: FakeReply, s
     // The recorded streams send one ping right after the first block starts.
     if (index === 0) emit('ping', {});
   };
+  for (const data of reply.redactedThinking ?? []) {
+    start({ type: 'redacted_thinking', data });
+    emit('content_block_stop', { index });
+    index++;
+  }
   if (plan.reasoning.length > 0) {
     start({ type: 'thinking', thinking: '', signature: '' });
     for (const thinking of plan.reasoning) emit('content_block_delta', { index, delta: { type: 'thinking_delta', thinking } }, 'content');
@@ -131,7 +141,10 @@ export function messageFrames(body: Record<string, unknown>, reply: FakeReply, s
     'message_delta',
     {
       delta: { stop_reason: stopReason(messages), stop_sequence: null },
-      usage: { input_tokens: inputTokens(messages), cache_creation_input_tokens: 0, cache_read_input_tokens: cachedTokens(messages), output_tokens: output },
+      usage:
+        reply.messageDeltaUsage === 'output-only'
+          ? { output_tokens: output }
+          : { input_tokens: inputTokens(messages), cache_creation_input_tokens: cacheCreationTokens(messages), cache_read_input_tokens: cachedTokens(messages), output_tokens: output },
     },
     'end',
   );
@@ -140,10 +153,11 @@ export function messageFrames(body: Record<string, unknown>, reply: FakeReply, s
 }
 
 /** The body of a non-streamed message. */
-export function messageResponse(body: Record<string, unknown>, reply: FakeReply, sequence: number): Record<string, unknown> {
+export function messageResponse(body: Record<string, unknown>, reply: FakeAnthropicReply, sequence: number): Record<string, unknown> {
   const messages = context(body, reply, sequence);
   const { plan } = messages;
   const content: unknown[] = [];
+  for (const data of reply.redactedThinking ?? []) content.push({ type: 'redacted_thinking', data });
   if (plan.reasoning.length > 0) {
     const thinking = plan.reasoning.join('');
     content.push({ type: 'thinking', thinking, signature: signature(thinking) });

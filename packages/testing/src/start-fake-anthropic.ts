@@ -1,5 +1,6 @@
 import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType } from './anthropic-messages-wire.js';
-import { answerJson, startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
+import type { FakeAnthropicServer } from './fake-anthropic-reply.js';
+import { answerJson, startFakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
 import { streamFrames } from './sse-frame-writer.js';
 
 const anthropicWire: ProviderWire = {
@@ -46,7 +47,9 @@ const anthropicWire: ProviderWire = {
  * with text, thinking and `input_json_delta`, `ping`, `message_delta` with the stop reason
  * and usage, `message_stop`, always with `event:` lines; JSON when not streaming). It accepts
  * `x-api-key` and `Authorization: Bearer` auth. Point the official SDK at it with
- * `baseURL: server.baseURL`.
+ * `baseURL: server.baseURL`. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
+ * `redactedThinking` blocks, the classic `message_delta` usage (`messageDeltaUsage:
+ * 'output-only'`) and cache writes.
  *
  * @example
  * ```ts
@@ -61,6 +64,6 @@ const anthropicWire: ProviderWire = {
  * await server.close();
  * ```
  */
-export function startFakeAnthropic(options: FakeServerOptions = {}): Promise<FakeProviderServer> {
+export function startFakeAnthropic(options: FakeServerOptions = {}): Promise<FakeAnthropicServer> {
   return startFakeProviderServer(anthropicWire, options);
 }

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeProviderServer } from '../src/index.ts';
+import { startFakeAnthropic } from '../src/index.ts';
 import { parseSse, post } from './read-sse.ts';
 
-let server: FakeProviderServer;
+let server: Awaited<ReturnType<typeof startFakeAnthropic>>;
 beforeAll(async () => {
   server = await startFakeAnthropic();
 });
@@ -43,6 +43,29 @@ describe('startFakeAnthropic', () => {
     const messageDelta = JSON.parse(events.at(-2)?.data ?? '{}') as { delta: { stop_reason: string }; usage: { output_tokens: number } };
     expect(messageDelta.delta.stop_reason).toBe('tool_use');
     expect(messageDelta.usage.output_tokens).toBe(4); // 1 thinking + 2 text + 1 tool-argument chunk
+  });
+
+  it('sends message_delta usage as the current API does (cumulative input, cache and output counts), or only output_tokens (the classic format)', async () => {
+    const reply = { text: 'a b', usage: { inputTokens: 4, cachedInputTokens: 6 }, cacheCreationInputTokens: 2 };
+    server.script(reply, { ...reply, messageDeltaUsage: 'output-only' });
+    const usages = async () => {
+      const events = parseSse((await post(`${server.url}/v1/messages`, body(), apiKey)).text);
+      const start = (JSON.parse(events[0]?.data ?? '{}') as { message: { usage: Record<string, unknown> } }).message.usage;
+      return { start, delta: (JSON.parse(events.at(-2)?.data ?? '{}') as { usage: Record<string, unknown> }).usage };
+    };
+    const cumulative = await usages();
+    expect(cumulative.start).toMatchObject({ input_tokens: 4, cache_creation_input_tokens: 2, cache_read_input_tokens: 6, output_tokens: 1 });
+    expect(cumulative.delta).toEqual({ input_tokens: 4, cache_creation_input_tokens: 2, cache_read_input_tokens: 6, output_tokens: 2 });
+    const classic = await usages();
+    expect(classic.start).toMatchObject({ input_tokens: 4, cache_creation_input_tokens: 2, cache_read_input_tokens: 6 });
+    expect(classic.delta).toEqual({ output_tokens: 2 });
+  });
+
+  it('sends redacted_thinking blocks whole in content_block_start, before the thinking', async () => {
+    server.script({ redactedThinking: ['EmwKAhgBEgy3va'], reasoning: 'Hmm.', text: 'Hi' });
+    const events = parseSse((await post(`${server.url}/v1/messages`, body(), apiKey)).text).map((event) => JSON.parse(event.data) as Record<string, unknown>);
+    const starts = events.filter((event) => event.type === 'content_block_start').map((event) => event.content_block);
+    expect(starts).toEqual([{ type: 'redacted_thinking', data: 'EmwKAhgBEgy3va' }, { type: 'thinking', thinking: '', signature: '' }, { type: 'text', text: '' }]);
   });
 
   it('accepts both x-api-key and Authorization: Bearer, and answers 401 without either', async () => {
