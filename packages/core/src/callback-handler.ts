@@ -39,8 +39,10 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /**
    * Adds a `data` event to the run. It takes the next `seq` and reaches the consumer and every
-   * other handler, so what a handler finds is stored and served like any token. Allowed until
-   * the run's `finish` event; `onChatFlush` is the last hook that may emit.
+   * other handler, so what a handler finds is stored and served like any token.
+   *
+   * Allowed from `onChatStart` until `onChatFlush`, the last hook that may emit. `start` is
+   * always seq 0: an event emitted from `onChatStart` is queued right after it (seq 1).
    */
   emit(event: { type: 'data'; name: string; data: unknown }): void;
 }

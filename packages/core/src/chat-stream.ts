@@ -355,8 +355,18 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     // The handlers, the run's id and the start event come after the request: none of them is
     // needed to send it, and each costs time in front of it.
     this.createLanes();
-    for (const lane of this.lanes) lane.deliver(startStep);
-    this.publish({
+    this.startLanes();
+    if (aborted) this.beginFinish(undefined);
+    else if (openError !== undefined) this.beginFinish(openError);
+  }
+
+  /**
+   * Calls every `onChatStart`, then publishes `start`. `start` is seq 0 whatever the hooks do: it
+   * is stamped and queued for the consumer first, and what `onChatStart` emits is held back
+   * (like any emission during a dispatch) until every lane has had `start`, so it follows it.
+   */
+  private startLanes(): void {
+    const start: StreamEvent = {
       type: 'start',
       seq: this.seq++,
       runId: this.runId,
@@ -364,9 +374,15 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       model: this.init.model,
       provider: this.init.provider,
       createdAt: Date.now(),
-    });
-    if (aborted) this.beginFinish(undefined);
-    else if (openError !== undefined) this.beginFinish(openError);
+    };
+    this.pushOut(start);
+    const lanes = this.lanes;
+    if (lanes.length > 0) {
+      this.dispatching = true;
+      for (const lane of lanes) lane.deliver(startStep);
+      this.dispatching = false;
+    }
+    this.dispatch(start, undefined);
   }
 
   /**

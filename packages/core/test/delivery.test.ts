@@ -346,6 +346,21 @@ describe('handler emissions', () => {
     expect(result.metrics.events).toBe(seqs.length);
   });
 
+  it('emit() from onChatStart queues the data event right after start: start is seq 0, the data seq 1', async () => {
+    const other: string[] = [];
+    const stream = new FakeChatModel({ tokens: ['a'] }).stream('x', {
+      callbacks: [
+        { onChatStart: (ctx) => ctx.emit({ type: 'data', name: 'greeting', data: 'hi' }) },
+        { onChatStart: () => void other.push('onChatStart'), onChatEvent: (event) => void other.push(`${event.seq}:${event.type}`) },
+      ],
+    });
+    const events: StreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.slice(0, 3).map((event) => `${event.seq}:${event.type}`)).toEqual(['0:start', '1:data', '2:text-delta']);
+    expect(events[1]).toMatchObject({ name: 'greeting', data: 'hi' });
+    expect(other.slice(0, 4)).toEqual(['onChatStart', '0:start', '1:data', '2:text-delta']);
+  });
+
   it('emit() after the run finished throws a clear error', async () => {
     let saved: HandlerContext | undefined;
     await new FakeChatModel({ tokens: ['a'] }).invoke('x', { callbacks: [{ onChatStart: (ctx) => void (saved = ctx) }] });
