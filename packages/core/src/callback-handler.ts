@@ -43,6 +43,15 @@ export interface HandlerContext {
    *
    * Allowed from `onChatStart` until `onChatFlush`, the last hook that may emit. `start` is
    * always seq 0: an event emitted from `onChatStart` is queued right after it (seq 1).
+   * `finish` is always last: from the moment it goes out (`onChatEvent` on `finish`,
+   * `onChatError`, `onChatEnd`, or later) `emit` throws a `SluiceError` with code `run_closed`.
+   *
+   * @example
+   * ```ts
+   * onChatFlush(ctx) {
+   *   ctx.emit({ type: 'data', name: 'summary', data: { sentences: 3 } });
+   * }
+   * ```
    */
   emit(event: { type: 'data'; name: string; data: unknown }): void;
 }

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { SluiceError } from './errors/sluice-error.js';
 import { flushStep, HandlerLane, startStep, type LaneHost } from './handler-lane.js';
 import { defineJoinedOnRead } from './joined-on-read.js';
-import { AIMessage, type Message, type ToolCall } from './messages.js';
+import { AIMessage, type Message, type ReasoningBlock, type ToolCall } from './messages.js';
 import { driveProviderStream, type DrivenProviderStream, type PartSink } from './provider-stream.js';
 import type { RunMetrics } from './run-metrics.js';
 import type { DataEvent, FinishReason, ModelStreamPart, StreamEvent, Usage } from './stream-event.js';
@@ -111,6 +111,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   // The message being assembled: parts are joined once, at the end.
   private readonly textParts: string[] = [];
   private reasoningParts: string[] | undefined;
+  private reasoningBlocks: ReasoningBlock[] | undefined;
   private toolCalls: Map<number, ToolCallParts> | undefined;
   private usage: Usage | undefined;
   private providerReason: Exclude<FinishReason, 'aborted' | 'error'> | undefined;
@@ -428,6 +429,9 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
         if (part.responseId !== undefined) this.responseId = part.responseId;
         if (part.model !== undefined) this.responseModel = part.model;
         return this.next();
+      case 'reasoning-block':
+        (this.reasoningBlocks ??= []).push(part.block);
+        return this.next();
       default: {
         this.stopSource();
         const type = (part as { type?: unknown }).type;
@@ -620,9 +624,12 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     defineJoinedOnRead(message, 'content', this.textParts);
     if (toolCalls.length > 0) message.toolCalls = toolCalls;
     if (reasoning !== undefined) message.reasoning = reasoning;
+    if (this.reasoningBlocks !== undefined) message.reasoningBlocks = this.reasoningBlocks;
     if (this.usage !== undefined) message.usage = this.usage;
-    this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
+    // Closed before finish goes out: finish is the last event, so an emit from a hook that
+    // handles it (or from anything later) is refused like any emit after the run.
     this.closed = true;
+    this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
 
     const result: ChatResult = {
       runId: this.runId,

@@ -367,6 +367,34 @@ describe('handler emissions', () => {
     expect(() => saved?.emit({ type: 'data', name: 'late', data: 1 })).toThrowError(/has finished/);
   });
 
+  it('emit() from onChatEvent on finish is refused with run_closed: finish is the last event', async () => {
+    const errors: HandlerError[] = [];
+    const seenByOther: string[] = [];
+    const stream = new FakeChatModel({ tokens: ['a'] }).stream('x', {
+      callbacks: [
+        {
+          name: 'late-emitter',
+          onChatEvent: (event, ctx) => {
+            if (event.type === 'finish') ctx.emit({ type: 'data', name: 'too-late', data: 1 });
+          },
+        },
+        { onChatEvent: (event) => void seenByOther.push(event.type) },
+      ],
+      onHandlerError: (error) => errors.push(error),
+    });
+    const events: StreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const result = await stream;
+    expect(events.at(-1)?.type).toBe('finish');
+    expect(events.some((event) => event.type === 'data')).toBe(false);
+    expect(seenByOther.at(-1)).toBe('finish');
+    expect(result.metrics.events).toBe(events.length);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ handler: 'late-emitter', hook: 'onChatEvent' });
+    expect(errors[0]?.cause).toMatchObject({ code: 'run_closed' });
+    expect((errors[0]?.cause as Error).message).toMatch(/has finished/);
+  });
+
   it('emit() rejects an event that is not a named data event', async () => {
     const errors: HandlerError[] = [];
     await new FakeChatModel({ tokens: ['a'] }).invoke('x', {
