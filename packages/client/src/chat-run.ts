@@ -158,6 +158,12 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private stopReason: SluiceClientError | undefined;
   private stopWaiting: (() => void) | undefined;
+  // Rejects with `stopReason` when the caller stops listening: whatever the loop awaits
+  // (a `headers()` callback, a `fetch` that ignores its signal, a body read) is raced with it.
+  private readonly stopped: Promise<never>;
+  private rejectStopped!: (reason: SluiceClientError) => void;
+  // The body being read, cancelled on stop.
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   private readonly onAbort = (): void => {
     this.stop(
       new SluiceClientError({
@@ -185,6 +191,10 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     });
     // A caller that only iterates gets the error from the iterator: no unhandled rejection.
     this.done.catch(() => undefined);
+    this.stopped = new Promise<never>((_, reject) => {
+      this.rejectStopped = reject;
+    });
+    this.stopped.catch(() => undefined);
     const { signal } = init;
     if (signal?.aborted === true) this.onAbort();
     else signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -412,7 +422,7 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
         return response;
       }
       this.stopWatchdog();
-      const error = await errorFromResponse(response, `POST ${url}`);
+      const error = await this.untilStopped(errorFromResponse(response, `POST ${url}`));
       if (
         response.status === 429 &&
         retries < this.init.maxRetries &&
@@ -436,7 +446,7 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     const response = await this.request('GET', url, headers, undefined);
     if (!response.ok) {
       this.stopWatchdog();
-      throw await errorFromResponse(response, `GET ${url}`, runId);
+      throw await this.untilStopped(errorFromResponse(response, `GET ${url}`, runId));
     }
     this.acceptResponse(response, `GET ${url}`);
     return response;
@@ -488,16 +498,26 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
     }
   }
 
-  /** Sends a request on a fresh connection, watched for stalls until it is read to its end. */
+  /** `promise`, unless the caller stops listening first: then `stopReason`. */
+  private untilStopped<TValue>(promise: Promise<TValue>): Promise<TValue> {
+    if (this.stopReason !== undefined) return Promise.reject(this.stopReason);
+    return Promise.race([promise, this.stopped]);
+  }
+
+  /**
+   * Sends a request on a fresh connection, watched for stalls until it is read to its end.
+   * Nothing is sent once the caller has stopped listening, even if it stopped while `headers()`
+   * was pending.
+   */
   private async request(method: 'GET' | 'POST', url: string, extra: Record<string, string>, body: string | undefined): Promise<Response> {
+    const headers = await this.untilStopped(this.endpoint.headers(extra));
     if (this.stopReason !== undefined) throw this.stopReason;
-    const headers = await this.endpoint.headers(extra);
     const connection = new AbortController();
     this.connection = connection;
     this.connectionRequest = `${method} ${url}`;
     this.startWatchdog(connection, this.connectionRequest);
     try {
-      return await this.endpoint.fetch(url, { method, headers, body, signal: connection.signal });
+      return await this.untilStopped(this.endpoint.fetch(url, { method, headers, body, signal: connection.signal }));
     } catch (error) {
       this.stopWatchdog();
       throw this.connectionError(error, connection, `${method} ${url}`);
@@ -535,6 +555,7 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
       return false;
     }
     const reader = body.getReader();
+    this.reader = reader;
     const decoder = new TextDecoder();
     const messages: EventSourceMessage[] = [];
     let parseError: ParseError | undefined;
@@ -557,7 +578,10 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
         } catch (error) {
           throw this.connectionError(error, connection, request);
         }
-        if (chunk.done) return false;
+        if (chunk.done) {
+          if (this.stopReason !== undefined) throw this.stopReason; // cancelled by stop()
+          return false;
+        }
         this.lastActivity = performance.now();
         parser.feed(decoder.decode(chunk.value, { stream: true }));
         if (parseError !== undefined) {
@@ -577,6 +601,7 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
         messages.length = 0;
       }
     } finally {
+      this.reader = undefined;
       this.stopWatchdog();
       if (finished) drain(reader);
       else reader.cancel().catch(() => undefined);
@@ -719,7 +744,10 @@ export class ChatRun implements AsyncIterable<StreamEvent> {
   private stop(reason: SluiceClientError): void {
     if (this.stopReason !== undefined || this.outcome !== undefined) return;
     this.stopReason = reason;
+    this.rejectStopped(reason);
     this.connection?.abort(reason);
+    // A body that ignores the connection's signal (a custom fetch) is cancelled too.
+    void this.reader?.cancel(reason).catch(() => undefined);
     const stopWaiting = this.stopWaiting;
     this.stopWaiting = undefined;
     stopWaiting?.();

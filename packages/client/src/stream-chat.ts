@@ -13,8 +13,10 @@ export interface StreamChatOptions extends ConnectionOptions, ChatRunCallbacks {
   /** One of the server's allowed models. Default: the server's default model. */
   model?: string;
   /**
-   * Stops listening when aborted (the connection closes, no resume; the iterator throws an
-   * `aborted` error). It does not stop the run on the server: `cancel()` does.
+   * Stops listening when aborted, at any moment (before the request, during an async
+   * `headers()`, while connecting, streaming or waiting to resume): no request is sent after
+   * it, the connection closes, `done` rejects and the iterator throws an `aborted` error. It
+   * does not stop the run on the server: `cancel()` does.
    */
   signal?: AbortSignal;
   /** How a dropped connection is resumed; `false` reports a drop as a `connection_lost` error. Defaults: see `ResumeOptions`. */
