@@ -626,10 +626,8 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     if (reasoning !== undefined) message.reasoning = reasoning;
     if (this.reasoningBlocks !== undefined) message.reasoningBlocks = this.reasoningBlocks;
     if (this.usage !== undefined) message.usage = this.usage;
-    // Closed before finish goes out: finish is the last event, so an emit from a hook that
-    // handles it (or from anything later) is refused like any emit after the run.
-    this.closed = true;
     this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
+    this.closed = true;
 
     const result: ChatResult = {
       runId: this.runId,

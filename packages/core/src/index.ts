@@ -40,6 +40,7 @@ export {
   type Message,
   type MessageChunk,
   type MessageFields,
+  type ReasoningBlock,
   type Role,
   type ToolCall,
 } from './messages.js';
@@ -93,6 +94,7 @@ export type {
   FinishReason,
   ModelFinishPart,
   ModelMetadataPart,
+  ModelReasoningBlockPart,
   ModelStreamPart,
   ReasoningDeltaEvent,
   SerializedError,

@@ -11,6 +11,18 @@ export interface ToolCall {
 }
 
 /**
+ * A reasoning block as the provider sent it, kept so it can be sent back: opaque provider data
+ * (Anthropic's signed `thinking` and encrypted `redacted_thinking` blocks). Anthropic requires
+ * them, unchanged and first, in the assistant turn sent back after a tool call when thinking is
+ * on. A `thinking` block's text is also in the message's `reasoning`.
+ */
+export type ReasoningBlock =
+  /** Reasoning text with the provider's signature of it. */
+  | { type: 'thinking'; text: string; signature: string }
+  /** Reasoning the provider encrypted: only `data` travels. */
+  | { type: 'redacted'; data: string };
+
+/**
  * A chat message: a plain, JSON-serialisable object. `HumanMessage`, `SystemMessage`,
  * `AIMessage` and `ToolMessage` are thin constructors for it.
  */
@@ -25,6 +37,12 @@ export interface Message {
   toolCallId?: string;
   /** The model's reasoning text, where the provider exposes it. */
   reasoning?: string;
+  /**
+   * The provider's reasoning blocks, in order, as it sent them (opaque data to echo back, see
+   * `ReasoningBlock`): keep them on an assistant message you send back, so that a provider which
+   * checks them (Anthropic, thinking with tools) gets them. Absent when the provider sent none.
+   */
+  reasoningBlocks?: ReasoningBlock[];
   /** Why the assistant's message ended (assistant messages produced by a run). */
   finishReason?: FinishReason;
   /** Token usage of the run that produced this assistant message. */
@@ -65,6 +83,7 @@ export class AIMessage implements Message {
   content: string;
   toolCalls?: ToolCall[];
   reasoning?: string;
+  reasoningBlocks?: ReasoningBlock[];
   finishReason?: FinishReason;
   usage?: Usage;
   constructor(input: string | MessageFields) {
@@ -72,6 +91,7 @@ export class AIMessage implements Message {
     this.content = fields.content;
     if (fields.toolCalls !== undefined) this.toolCalls = fields.toolCalls;
     if (fields.reasoning !== undefined) this.reasoning = fields.reasoning;
+    if (fields.reasoningBlocks !== undefined) this.reasoningBlocks = fields.reasoningBlocks;
     if (fields.finishReason !== undefined) this.finishReason = fields.finishReason;
     if (fields.usage !== undefined) this.usage = fields.usage;
   }

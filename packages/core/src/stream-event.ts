@@ -1,4 +1,4 @@
-import type { Message } from './messages.js';
+import type { Message, ReasoningBlock } from './messages.js';
 
 /**
  * Why a run ended. `aborted` means the run was stopped (signal, `abort()`, consumer left);
@@ -130,7 +130,8 @@ type WithoutSeq<TEvent> = TEvent extends unknown ? Omit<TEvent, 'seq'> & { seq?:
 export type ModelStreamPart =
   | WithoutSeq<TextDeltaEvent | ReasoningDeltaEvent | ToolCallDeltaEvent | DataEvent | UsageEvent>
   | ModelFinishPart
-  | ModelMetadataPart;
+  | ModelMetadataPart
+  | ModelReasoningBlockPart;
 
 /** The provider's reason for ending, normalised. */
 export interface ModelFinishPart {
@@ -138,6 +139,16 @@ export interface ModelFinishPart {
   reason: Exclude<FinishReason, 'aborted' | 'error'>;
   /** The provider's own word for it (`end_turn`, `max_tokens`, ...). */
   providerReason?: string;
+}
+
+/**
+ * A finished reasoning block with the provider's opaque data (a signed or redacted Anthropic
+ * thinking block). The run adds it to the message's `reasoningBlocks`; it is no event of its
+ * own (a block's text already went out as `reasoning-delta`s). Yield it when the block ends.
+ */
+export interface ModelReasoningBlockPart {
+  type: 'reasoning-block';
+  block: ReasoningBlock;
 }
 
 /** Facts about the provider's response. */
