@@ -68,6 +68,8 @@ function logHandlerError(error: HandlerError): void {
  * after the `finish` event, once every handler has drained; if the model failed, the `error`
  * and `finish` events are yielded first and then the iterator throws the error, so a failure
  * is never silent. Breaking out of the loop aborts the run (handlers still get `onChatEnd`).
+ * Concurrent `next()` calls on its iterator are queued, as with an async generator: they settle
+ * in call order with consecutive events, and those past the end with `done: true`.
  *
  * Because it is thenable, an `async` function that returns a `ChatStream` hands its caller
  * the result, not the stream: return it from a plain function to pass the stream on.
@@ -145,6 +147,29 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   private settledWaiters: { resolve: (result: ChatResult) => void; reject: (error: unknown) => void }[] = [];
 
   private readonly pull = (): Promise<IteratorResult<StreamEvent>> => this.next();
+
+  // The iterator's next() calls, one at a time: a call made while another is pending waits its
+  // turn, as with the platform's async generators (the run itself can read one step at a time).
+  private nextPending = false;
+  private queuedNexts: { resolve: (step: Promise<IteratorResult<StreamEvent>>) => void }[] = [];
+  private queuedHead = 0;
+  private readonly iteratorNext = (): Promise<IteratorResult<StreamEvent>> => {
+    if (this.nextPending) return new Promise((resolve) => this.queuedNexts.push({ resolve }));
+    return this.startNext();
+  };
+  private readonly nextSettled = (): void => {
+    const queued = this.queuedNexts[this.queuedHead];
+    if (queued === undefined) {
+      this.nextPending = false;
+      return;
+    }
+    this.queuedNexts[this.queuedHead++] = undefined as never;
+    if (this.queuedHead === this.queuedNexts.length) {
+      this.queuedNexts.length = 0;
+      this.queuedHead = 0;
+    }
+    queued.resolve(this.startNext());
+  };
   private readonly onPart = (step: IteratorResult<ModelStreamPart>): Promise<IteratorResult<StreamEvent>> | IteratorResult<StreamEvent> => {
     if (step.done === true) {
       this.beginFinish(undefined);
@@ -246,7 +271,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     }
     this.consumer = 'iterator';
     const iterator: AsyncIterator<StreamEvent> & AsyncIterable<StreamEvent> = {
-      next: this.pull,
+      next: this.iteratorNext,
       return: () => this.leave(),
       [Symbol.asyncIterator]: () => iterator,
     };
@@ -302,6 +327,15 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
         }
         return Promise.resolve(DONE_RESULT);
     }
+  }
+
+  private startNext(): Promise<IteratorResult<StreamEvent>> {
+    this.nextPending = true;
+    const step = this.next();
+    // Registered before the caller's own reaction: the flag is clear by the time the caller
+    // (one call at a time, like `for await`) asks again.
+    step.then(this.nextSettled, this.nextSettled);
+    return step;
   }
 
   private takeOut(): IteratorResult<StreamEvent> {
@@ -626,8 +660,10 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     if (reasoning !== undefined) message.reasoning = reasoning;
     if (this.reasoningBlocks !== undefined) message.reasoningBlocks = this.reasoningBlocks;
     if (this.usage !== undefined) message.usage = this.usage;
-    this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
+    // Closed before finish goes out: finish is the last event, so an emit from a hook that
+    // handles it (or from anything later) is refused like any emit after the run.
     this.closed = true;
+    this.publish({ type: 'finish', seq: this.seq++, reason: finishReason, message, usage: this.usage });
 
     const result: ChatResult = {
       runId: this.runId,

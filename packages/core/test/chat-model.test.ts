@@ -281,6 +281,35 @@ describe('ChatStream', () => {
     expect(result.message.content).toBe('edited');
   });
 
+  it('queues concurrent next() calls: they settle in order with consecutive events, then done', async () => {
+    for (const rate of [0, 500]) {
+      const iterator = new FakeChatModel({ tokens: ['a', 'b', 'c'], rate }).stream('x')[Symbol.asyncIterator]();
+      const steps = await Promise.all(Array.from({ length: 9 }, () => iterator.next()));
+      // start, three text deltas, usage, finish: six events, then done for the three calls past the end.
+      expect(steps.map((step) => (step.done === true ? 'done' : `${step.value.seq}:${step.value.type}`))).toEqual([
+        '0:start',
+        '1:text-delta',
+        '2:text-delta',
+        '3:text-delta',
+        '4:usage',
+        '5:finish',
+        'done',
+        'done',
+        'done',
+      ]);
+    }
+  });
+
+  it('queues concurrent next() calls on a failing model: the events, then the error once, then done', async () => {
+    const iterator = new FakeChatModel({ tokens: words(4), errorAfter: 2 }).stream('x')[Symbol.asyncIterator]();
+    const steps = await Promise.allSettled(Array.from({ length: 7 }, () => iterator.next()));
+    expect(
+      steps.map((step) =>
+        step.status === 'rejected' ? `throws:${(step.reason as SluiceError).code}` : step.value.done === true ? 'done' : step.value.value.type,
+      ),
+    ).toEqual(['start', 'text-delta', 'text-delta', 'error', 'finish', 'throws:fake_fault', 'done']);
+  });
+
   it('can be consumed once: a second iteration is a clear error', async () => {
     const stream = new FakeChatModel({ tokens: ['a'] }).stream('x');
     await collect(stream);
