@@ -98,6 +98,7 @@ export class ProtocolServer {
   private readonly conversations = new Map<string, Message[]>();
   private readonly scripts: RunScript[] = [];
   private defaultScript: RunScript = { deltas: ['Hello', ', ', 'world', '!'] };
+  private streamClosedWaiters: (() => void)[] = [];
   private nextId = 1;
   private baseUrl = '';
 
@@ -149,7 +150,7 @@ export class ProtocolServer {
 
   /** Resolves once `count` event-stream responses have closed. */
   async streamsClosed(count: number): Promise<void> {
-    while (this.closedStreams < count) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (this.closedStreams < count) await new Promise<void>((resolve) => this.streamClosedWaiters.push(resolve));
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -328,6 +329,9 @@ export class ProtocolServer {
     };
     response.on('close', () => {
       this.closedStreams++;
+      const waiters = this.streamClosedWaiters;
+      this.streamClosedWaiters = [];
+      for (const resolve of waiters) resolve();
       run.listeners.delete(write);
     });
     if (script.silent === true) return;

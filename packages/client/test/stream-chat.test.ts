@@ -1,6 +1,6 @@
 import { SluiceError } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getConversation, streamChat, SluiceClientError, type ChatStatus } from '../src/index.js';
+import { getConversation, streamChat, SluiceClientError, type ChatStatus, type FetchFunction } from '../src/index.js';
 import { collect, ProtocolServer } from './protocol-server.js';
 
 let server: ProtocolServer;
@@ -84,11 +84,24 @@ describe('streamChat', () => {
     try {
       // The response ends a little after its finish event, as it may behind a proxy.
       own.setDefault({ deltas: ['Hello'], endDelayMs: 30 });
-      const settle = () => new Promise((resolve) => setTimeout(resolve, 60));
-      await streamChat({ baseURL: ownURL, messages }).done;
-      await settle();
-      await streamChat({ baseURL: ownURL, messages }).done;
-      await settle();
+      // The next request waits until the client has read (or cancelled) the previous response's body.
+      const streamed = async (): Promise<void> => {
+        let bodyEnded!: () => void;
+        const ended = new Promise<void>((resolve) => {
+          bodyEnded = resolve;
+        });
+        const fetchToTheEnd: FetchFunction = async (url, init) => {
+          const response = await fetch(url, init);
+          if (response.body === null) return response;
+          return new Response(response.body.pipeThrough(new TransformStream({ flush: () => bodyEnded(), cancel: () => bodyEnded() })), response);
+        };
+        await streamChat({ baseURL: ownURL, messages, fetch: fetchToTheEnd }).done;
+        await ended;
+        // undici returns the socket to its pool in the task that delivered the body's end.
+        await new Promise((resolve) => setImmediate(resolve));
+      };
+      await streamed();
+      await streamed();
       await getConversation(ownURL, 'conversation-1');
       expect(own.sockets).toBe(1);
     } finally {
@@ -161,7 +174,7 @@ describe('streamChat', () => {
     await server.streamsClosed(closedBefore + 1);
     await expect(chat.done).rejects.toMatchObject({ code: 'aborted' });
     expect(chat.status).toBe('detached');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // `done` settles once the connection loop has exited: no resume can follow.
     expect(server.requestsTo('GET', '/runs').length).toBe(gets);
   });
 
