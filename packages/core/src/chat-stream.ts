@@ -618,11 +618,11 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       this.controller.abort(new SluiceError({ code: 'consumer_left', message: '[sluice/core] the consumer stopped iterating' }));
       this.onAbortRequested();
       this.stopSource();
-      if (this.state === IDLE) {
-        this.state = STREAMING;
-        this.createLanes();
-      }
-      this.beginFinish(undefined);
+      // Left before the first next(): the run starts already aborted, as with a signal aborted
+      // before it started. No request goes out; handlers get the whole lifecycle (onChatStart,
+      // start, finish as aborted, onChatEnd) and the metrics are measured from now.
+      if (this.state === IDLE) this.begin();
+      else this.beginFinish(undefined);
     }
     return this.settled().then(
       () => DONE_RESULT,
