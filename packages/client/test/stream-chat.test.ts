@@ -93,7 +93,20 @@ describe('streamChat', () => {
         const fetchToTheEnd: FetchFunction = async (url, init) => {
           const response = await fetch(url, init);
           if (response.body === null) return response;
-          return new Response(response.body.pipeThrough(new TransformStream({ flush: () => bodyEnded(), cancel: () => bodyEnded() })), response);
+          const reader = response.body.getReader();
+          const body = new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              const chunk = await reader.read();
+              if (!chunk.done) return controller.enqueue(chunk.value);
+              controller.close();
+              bodyEnded();
+            },
+            async cancel(reason) {
+              await reader.cancel(reason);
+              bodyEnded();
+            },
+          });
+          return new Response(body, response);
         };
         await streamChat({ baseURL: ownURL, messages, fetch: fetchToTheEnd }).done;
         await ended;
