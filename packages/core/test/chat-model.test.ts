@@ -240,6 +240,41 @@ describe('abort', () => {
     expect(result.text).toBe(words(3).join(''));
   });
 
+  it('return() before the first next() runs the lifecycle of a run aborted before it started: start and end, no request', async () => {
+    const hooks = (log: string[]): CallbackHandler => ({
+      onChatStart: () => void log.push('onChatStart'),
+      onChatEvent: (event) => void log.push(`${event.seq}:${event.type}`),
+      onChatFlush: () => void log.push('onChatFlush'),
+      onChatEnd: (result) => void log.push(`onChatEnd:${result.finishReason}`),
+    });
+    let opened = 0;
+    class Counted extends FakeChatModel {
+      protected override _stream(...args: Parameters<FakeChatModel['_stream']>) {
+        opened++;
+        return super._stream(...args);
+      }
+    }
+    const left: string[] = [];
+    const stream = new Counted({ tokens: ['a'] }).stream('x', { callbacks: [hooks(left)] });
+    const iterator = stream[Symbol.asyncIterator]();
+    const before = performance.now();
+    expect(await iterator.return?.()).toEqual({ done: true, value: undefined });
+    const result = await stream;
+    const elapsed = performance.now() - before;
+    expect(result.finishReason).toBe('aborted');
+    expect(opened).toBe(0);
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    // The same hooks, in the same order, as a run whose signal was aborted before it started.
+    const preAborted: string[] = [];
+    await new FakeChatModel({ tokens: ['a'] }).stream('x', { signal: AbortSignal.abort(), callbacks: [hooks(preAborted)] });
+    expect(left).toEqual(['onChatStart', '0:start', 'onChatFlush', '1:finish', 'onChatEnd:aborted']);
+    expect(left).toEqual(preAborted);
+    // Measured from the moment the run was stopped, not from 0.
+    expect(result.metrics.durationMs).toBeGreaterThanOrEqual(0);
+    expect(result.metrics.durationMs).toBeLessThanOrEqual(elapsed);
+    expect(result.metrics.events).toBe(2);
+  });
+
   it('stops reading an adapter that ignores the signal', async () => {
     let yielded = 0;
     class Deaf extends ChatModel {
