@@ -108,6 +108,41 @@ describe('SentenceSegmenter: sentences and scores', () => {
   });
 });
 
+describe('SentenceSegmenter: when a sentence comes out', () => {
+  /** Pushes `chunks` one at a time: for each, the sentences it completed; last, what flush() gave. */
+  function timeline(chunks: readonly string[]): string[][] {
+    const segmenter = new SentenceSegmenter();
+    const steps = chunks.map((chunk) => segmenter.push(chunk).map((sentence) => sentence.text));
+    steps.push(segmenter.flush().map((sentence) => sentence.text));
+    return steps;
+  }
+
+  /** The index of the chunk after which the message first holds `text`. */
+  const chunkHolding = (chunks: readonly string[], text: string): number => {
+    let received = '';
+    return chunks.findIndex((chunk) => (received += chunk).includes(text));
+  };
+
+  // A sentence whose `.`, `!` or `?` is followed by closing quotes or brackets, which wink keeps
+  // with it, is complete exactly when a plain one is.
+  const firsts = ['We met as planned.', 'He said "stop."', '(We met as planned.)', 'We met (as planned.)', 'She asked "why?"', 'It worked!)', 'He said \u201Cstop.\u201D', "It's 'fine.'", 'See [the note.]', 'He said "stop.")'];
+  for (const first of firsts) {
+    it(`emits ${JSON.stringify(first)} once the next sentence's first word is complete, as for a plain "."`, () => {
+      const text = `${first} Then he left. Later he said "bye."`;
+      expect(winkOnWhole(text).texts).toEqual([first, 'Then he left.', 'Later he said "bye."']);
+      for (const chunks of [tokenize(text), chars(text)]) {
+        const steps = timeline(chunks);
+        const expected: string[][] = chunks.map(() => []);
+        // "Then" is complete when the break after it arrives; "Later" likewise; the last at the end.
+        (expected[chunkHolding(chunks, ' Then ')] as string[]).push(first);
+        (expected[chunkHolding(chunks, ' Later ')] as string[]).push('Then he left.');
+        expected.push(['Later he said "bye."']);
+        expect(steps).toEqual(expected);
+      }
+    });
+  }
+});
+
 describe('SentenceSegmenter: chunking never changes the result', () => {
   const pieces = [
     'I love this.', 'It is great!', 'Is it?', 'Yes...', 'Dr. Smith paid $3.50 on Jan. 5th at 5 p.m.', 'The U.S. Army said no.',

@@ -103,6 +103,26 @@ describe('SentimentHandler: events in the run', () => {
     expect(byScope(events, 'sentence').length).toBe(6);
   });
 
+  it('emits a sentence ending in a closing quote or bracket right after the delta that completes the next word, as for a plain "."', async () => {
+    for (const first of ['He said "stop."', '(We met as planned.)', 'He said stop.']) {
+      const reply = `${first} Then he left. Later he said "bye."`;
+      const sentiment = new SentimentHandler({ maxPendingSentences: 1 });
+      const events = await collect(new FakeChatModel({ tokens: tokenize(reply) }).stream('Story?', { callbacks: [sentiment] }));
+      // What the consumer had received, as text, when each sentence event came.
+      let received = '';
+      const receivedAt: Record<string, string> = {};
+      for (const event of events) {
+        if (event.type === 'text-delta') received += event.text;
+        else if (isSentimentEvent(event) && event.data.scope === 'sentence') receivedAt[event.data.text] = received;
+      }
+      expect(receivedAt).toEqual({
+        [first]: `${first} Then he`,
+        'Then he left.': `${first} Then he left. Later he`,
+        'Later he said "bye."': reply,
+      });
+    }
+  });
+
   it('reaches every other handler and the consumer, as storage and HTTP would see it', async () => {
     const seenByOther: DataEvent[] = [];
     const storage: CallbackHandler = {
