@@ -5,7 +5,10 @@ import type { Message, StreamEvent } from '@sluice/core';
 
 /**
  * A small server that speaks packages/http/PROTOCOL.md (mounted at `/api`) with scripted runs,
- * and breaks connections where a test says: the client's tests run against real HTTP.
+ * and breaks connections where a test says: the client's tests run against real HTTP. What the
+ * real `@sluice/http` server can produce runs against both (`contract.test.ts`); this one alone
+ * scripts the faults the real server cannot (cuts inside a frame, bogus replays, wrong content
+ * types, stalled connections, scripted statuses).
  */
 
 /** What one connection of a run does (0 = the `POST /chat`, 1 = the first resume, ...). */
@@ -28,6 +31,8 @@ export interface ConnectionScript {
   silent?: boolean;
   /** Answer 200 with this content type and a plain body instead of an event stream. */
   contentType?: string;
+  /** After the events there are, end with a `run-error` frame of this code (the run can produce no more). */
+  runError?: string;
 }
 
 /** A scripted run: what the "model" generates, how fast, and what each connection does. */
@@ -98,6 +103,8 @@ export class ProtocolServer {
   private readonly conversations = new Map<string, Message[]>();
   private readonly scripts: RunScript[] = [];
   private defaultScript: RunScript = { deltas: ['Hello', ', ', 'world', '!'] };
+  private readonly models = new Map<string, RunScript>();
+  private maxConcurrentRuns = Number.POSITIVE_INFINITY;
   private streamClosedWaiters: (() => void)[] = [];
   private nextId = 1;
   private baseUrl = '';
@@ -136,6 +143,48 @@ export class ProtocolServer {
   setDefault(run: RunScript): this {
     this.defaultScript = run;
     return this;
+  }
+
+  /** The script of every `POST /chat` that asks for this model (when no script is queued). */
+  setModel(name: string, run: RunScript): this {
+    this.models.set(name, run);
+    return this;
+  }
+
+  /** Live runs at once before `POST /chat` answers `429 too_many_runs` (default: no cap). */
+  setMaxConcurrentRuns(count: number): this {
+    this.maxConcurrentRuns = count;
+    return this;
+  }
+
+  /** Destroys every open TCP connection (a real cut); the server keeps listening. */
+  cutConnections(): void {
+    this.server.closeAllConnections();
+  }
+
+  /**
+   * A run left streaming by an instance that died: `deltas` were generated, nothing more will
+   * be; every resume replays them and ends with a `run-error` frame `run_stalled`.
+   */
+  abandonedRun(deltas: string[]): string {
+    const conversationId = `conversation-${this.nextId++}`;
+    this.conversations.set(conversationId, []);
+    const run: Run = {
+      id: `run-${this.nextId++}`,
+      conversationId,
+      events: [],
+      finished: false,
+      cancelled: false,
+      connections: 0,
+      script: { deltas, holdOpen: true, connections: Object.fromEntries(Array.from({ length: 100 }, (_, index) => [index, { runError: 'run_stalled' }])) },
+      textParts: [],
+      listeners: new Set(),
+      timer: undefined,
+    };
+    this.runs.set(run.id, run);
+    this.append(run, { type: 'start', runId: run.id, conversationId, model: 'scripted', provider: 'test', createdAt: Date.now() });
+    for (const text of deltas) this.append(run, { type: 'text-delta', text });
+    return run.id;
   }
 
   /** The requests to a path (relative to `/api`), e.g. `requestsTo('/chat')`. */
@@ -197,7 +246,12 @@ export class ProtocolServer {
         { path: 'messages', message: 'at least one message is required' },
       ]);
     }
-    const script = this.scripts.shift() ?? this.defaultScript;
+    const live = [...this.runs.values()].filter((run) => !run.finished && !run.script.holdOpen).length;
+    if (live >= this.maxConcurrentRuns) {
+      return sendJson(response, 429, { error: { code: 'too_many_runs', message: `at most ${this.maxConcurrentRuns} runs at once` } }, { 'Retry-After': '1' });
+    }
+    const model = (parsed as { model?: unknown }).model;
+    const script = this.scripts.shift() ?? (typeof model === 'string' ? this.models.get(model) : undefined) ?? this.defaultScript;
     const first = script.connections?.[0];
     if (first?.status !== undefined) {
       return sendJson(response, first.status, first.body ?? { error: { code: 'scripted_error', message: `scripted ${first.status}` } }, first.headers);
@@ -336,6 +390,11 @@ export class ProtocolServer {
     });
     if (script.silent === true) return;
     response.write('retry: 1000\n\n');
+    if (script.runError !== undefined) {
+      for (const event of run.events.slice(from)) response.write(frame(event));
+      response.end(`event: run-error\ndata: ${JSON.stringify({ error: { code: script.runError, message: `run ${run.id} has stored nothing for a while` } })}\n\n`);
+      return;
+    }
     write();
   }
 }
