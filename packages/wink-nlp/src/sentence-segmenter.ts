@@ -89,20 +89,38 @@ function isWordBreak(code: number): boolean {
   return code === SPACE || (code >= 9 && code <= 13);
 }
 
-/** Marks that may follow a sentence's final `.`, `!` or `?` inside its last word: `."`, `!)`, `?**`. */
-function isClosingMark(code: number): boolean {
+/*
+ * Closing marks may follow a sentence's final `.`, `!` or `?` inside its last word (`."`, `!)`,
+ * `?**`): the next word may then start a sentence, as after a bare `.`.
+ */
+
+/** Closing marks wink keeps with the sentence they close: `He said "stop."`, `(as planned.)`. */
+function isKeptMark(code: number): boolean {
   switch (code) {
     case 34: // "
     case 39: // '
     case 41: // )
     case 93: // ]
     case 125: // }
+    case 0x2019: // ’
+    case 0x201d: // ”
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Closing marks wink does not keep with the sentence: after `**bold.**` or `«Oui.»` it begins
+ * the next sentence at the mark. A possible split there is recorded as doubtful, so the
+ * sentences' starts come from wink's tokens.
+ */
+function isLeadingMark(code: number): boolean {
+  switch (code) {
     case 42: // *
     case 95: // _
     case 96: // `
     case 0xbb: // »
-    case 0x2019: // ’
-    case 0x201d: // ”
     case 0x203a: // ›
       return true;
     default:
@@ -354,9 +372,12 @@ export class SentenceSegmenter {
         const lower = code >= LOWER_A && code <= LOWER_Z;
         if (!lower && !this.endAbbreviated) this.armed = true;
         this.addSplit(base + index, !lower && !this.endDoubtful && isAsciiAlphanumeric(code));
-      } else if (endSeen && !isClosingMark(code)) {
-        endSeen = false;
+      } else if (endSeen && !isKeptMark(code)) {
+        // wink may begin a sentence here, inside the word: `example.com`, `bold.**`.
         this.addSplit(base + index, false);
+        // A closing mark wink leaves to the next sentence still closes this one, for timing:
+        // the next word may start a sentence, as after `."`.
+        if (!isLeadingMark(code)) endSeen = false;
       }
       previous = code;
     }

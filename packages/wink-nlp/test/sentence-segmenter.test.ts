@@ -39,6 +39,8 @@ const hardCases: Record<string, string> = {
   emoji: 'What a day! 😀 I loved it. The food was bad 😞 though. Great work 🎉🎉. Bye.',
   newlines: 'First line without a stop\nsecond line of it.\n\nA new paragraph here\n\nAnother one. Last line\n',
   mixed: 'Is it good?! Yes!! It costs $3.99, i.e. a bargain. "Really?" she asked. Tabs\tand  spaces. \tOdd.',
+  // wink keeps `"` `)` `’` with the sentence they close, but begins the next sentence at these.
+  'markdown and guillemets': 'It is **bold.** Then he left. Use _this._ Or `that.` Fine. He said «Oui.» Et puis. Then ‹Yes.› Done. Hmm.** then lower.',
 };
 
 describe('SentenceSegmenter: sentences and scores', () => {
@@ -141,6 +143,20 @@ describe('SentenceSegmenter: when a sentence comes out', () => {
       }
     });
   }
+
+  it('emits a sentence followed by a mark wink leaves to the next sentence (`**`, `»`) as promptly, cut where wink cuts it', () => {
+    for (const [first, mark] of [['It is **bold.', '**'], ['He said «Oui.', '»']] as const) {
+      const text = `${first}${mark} Then he left. Later he said "bye."`;
+      expect(winkOnWhole(text).texts).toEqual([first, `${mark} Then he left.`, 'Later he said "bye."']);
+      for (const chunks of [tokenize(text), chars(text)]) {
+        const expected: string[][] = chunks.map(() => []);
+        (expected[chunkHolding(chunks, ' Then ')] as string[]).push(first);
+        (expected[chunkHolding(chunks, ' Later ')] as string[]).push(`${mark} Then he left.`);
+        expected.push(['Later he said "bye."']);
+        expect(timeline(chunks)).toEqual(expected);
+      }
+    }
+  });
 });
 
 describe('SentenceSegmenter: chunking never changes the result', () => {
@@ -151,6 +167,7 @@ describe('SentenceSegmenter: chunking never changes the result', () => {
     '#happy day!', 'What?!', '(Really.)', 'I do not like it.', 'Not bad at all.', 'This is terrible, but the ending was wonderful.',
     'See fig. 3 for details.', 'No. 5 is mine.', '“Quoted,” she said.', 'I woke at 6 a.m. Then I ran.', 'v1.2.3 is out.',
     'Hello.World', 'It\'s \'fine.\' Really.', '- item one\n- item two', '1. First\n2. Second',
+    'It is **bold.**', 'Use _this._', 'Or `that.`', '«Oui.»', 'A *b.*) c.',
   ];
   const separators = [' ', ' ', '  ', '\n', '\n\n', '\t', ' \n\n '];
   /** `text` cut at the positions the seeds pick (each seed modulo the length, duplicates once). */
