@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Message } from '@sluice/core';
+import { InvalidArgumentError, type Message, type ReasoningBlock } from '@sluice/core';
 import type { ChatTool } from './chat-tool.js';
 
 /** A request's `system` and `messages`, in Anthropic's shape. */
@@ -18,6 +18,13 @@ function toolInput(argumentsText: string, index: number): unknown {
       cause: error,
     });
   }
+}
+
+/** Reasoning blocks as Anthropic's `thinking` and `redacted_thinking` blocks, unchanged. */
+function reasoningContent(blocks: readonly ReasoningBlock[]): Record<string, unknown>[] {
+  return blocks.map((block) =>
+    block.type === 'redacted' ? { type: 'redacted_thinking', data: block.data } : { type: 'thinking', thinking: block.text, signature: block.signature },
+  );
 }
 
 /** sluice messages as Anthropic's `system` and `messages` (tool results go in user turns). */
@@ -48,11 +55,14 @@ export function toAnthropicPrompt(messages: readonly Message[]): AnthropicPrompt
       }
       case 'assistant': {
         const calls = message.toolCalls ?? [];
-        if (calls.length === 0) {
+        const reasoning = message.reasoningBlocks ?? [];
+        if (calls.length === 0 && reasoning.length === 0) {
           converted.push({ role: 'assistant', content: message.content });
           return;
         }
-        const blocks: unknown[] = message.content === '' ? [] : [{ type: 'text', text: message.content }];
+        // Thinking first: with thinking on, Anthropic refuses a tool-calling turn sent back without it.
+        const blocks: unknown[] = reasoningContent(reasoning);
+        if (message.content !== '') blocks.push({ type: 'text', text: message.content });
         for (const call of calls) blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: toolInput(call.arguments, index) });
         converted.push({ role: 'assistant', content: blocks });
         return;

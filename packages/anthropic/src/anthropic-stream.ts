@@ -1,5 +1,5 @@
 // Anthropic Messages stream events and messages as sluice parts.
-import type { FinishReason, ModelStreamPart, ProviderEvents, ProviderStream, Usage } from '@sluice/core';
+import type { FinishReason, ModelStreamPart, ProviderEvents, ProviderStream, ReasoningBlock, Usage } from '@sluice/core';
 import { truncatedError } from './anthropic-error.js';
 
 interface AnthropicUsage {
@@ -13,6 +13,8 @@ interface ContentBlock {
   type?: string;
   text?: string;
   thinking?: string;
+  signature?: string;
+  data?: string;
   id?: string;
   name?: string;
   input?: unknown;
@@ -33,7 +35,7 @@ export interface MessageStreamEvent {
   index?: number;
   message?: MessageBody;
   content_block?: ContentBlock;
-  delta?: { type?: string; text?: string; thinking?: string; partial_json?: string; stop_reason?: string | null };
+  delta?: { type?: string; text?: string; thinking?: string; signature?: string; partial_json?: string; stop_reason?: string | null };
   usage?: AnthropicUsage | null;
 }
 
@@ -79,9 +81,28 @@ function finalUsage(start: AnthropicUsage | undefined, delta: AnthropicUsage): A
   };
 }
 
+/**
+ * A thinking or redacted block as a part that puts it on the message's `reasoningBlocks`, or
+ * nothing for thinking without a signature (a cut stream): it could not be sent back.
+ */
+function reasoningBlockPart(block: ContentBlock, thinking: string): ModelStreamPart | undefined {
+  let reasoning: ReasoningBlock;
+  if (block.type === 'redacted_thinking' && typeof block.data === 'string') reasoning = { type: 'redacted', data: block.data };
+  else if (block.type === 'thinking' && block.signature) reasoning = { type: 'thinking', text: thinking, signature: block.signature };
+  else return undefined;
+  return { type: 'reasoning-block', block: reasoning };
+}
+
+/** A thinking block being streamed: its text so far and its signature (from `signature_delta`). */
+interface ThinkingInProgress {
+  parts: string[];
+  signature: string;
+}
+
 /** Reads a streamed message. */
 export function messageStream(events: ProviderEvents<MessageStreamEvent>): ProviderStream<MessageStreamEvent> {
   const toolIndexes = new Map<number, number>();
+  const thinking = new Map<number, ThinkingInProgress>();
   let startUsage: AnthropicUsage | undefined;
   let stopped = false;
   return {
@@ -94,13 +115,21 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
             case 'text_delta':
               return delta.text ? { type: 'text-delta', text: delta.text } : undefined;
             case 'thinking_delta':
-              return delta.thinking ? { type: 'reasoning-delta', text: delta.thinking } : undefined;
+              if (!delta.thinking) return undefined;
+              thinking.get(event.index ?? -1)?.parts.push(delta.thinking);
+              return { type: 'reasoning-delta', text: delta.thinking };
+            case 'signature_delta': {
+              // As the SDK does: the signature replaces any earlier one.
+              const block = thinking.get(event.index ?? -1);
+              if (block !== undefined && delta.signature !== undefined) block.signature = delta.signature;
+              return undefined;
+            }
             case 'input_json_delta': {
               const index = toolIndexes.get(event.index ?? -1);
               return index === undefined || !delta.partial_json ? undefined : { type: 'tool-call-delta', index, argumentsDelta: delta.partial_json };
             }
             default:
-              return undefined; // signature_delta, citations_delta
+              return undefined; // citations_delta
           }
         }
         case 'content_block_start': {
@@ -111,7 +140,20 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
             return { type: 'tool-call-delta', index, id: block.id ?? '', name: block.name ?? '', argumentsDelta: '' };
           }
           if (block?.type === 'text' && block.text) return { type: 'text-delta', text: block.text };
+          if (block?.type === 'thinking') {
+            thinking.set(event.index ?? -1, { parts: block.thinking ? [block.thinking] : [], signature: block.signature ?? '' });
+            return block.thinking ? { type: 'reasoning-delta', text: block.thinking } : undefined;
+          }
+          // A redacted block comes whole: nothing to show, only data to send back.
+          if (block?.type === 'redacted_thinking') return reasoningBlockPart(block, '');
           return undefined;
+        }
+        case 'content_block_stop': {
+          // A thinking block is complete (and signed) only once it stops.
+          const block = thinking.get(event.index ?? -1);
+          if (block === undefined) return undefined;
+          thinking.delete(event.index ?? -1);
+          return reasoningBlockPart({ type: 'thinking', signature: block.signature }, block.parts.join(''));
         }
         case 'message_start': {
           const message = event.message;
@@ -133,7 +175,7 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
           stopped = true;
           return undefined;
         default:
-          return undefined; // content_block_stop (ping never reaches here: the decoder drops it)
+          return undefined; // ping never reaches here: the decoder drops it
       }
     },
     end() {
@@ -151,8 +193,11 @@ export function messageBodyStream(body: MessageBody): ProviderStream<MessageBody
       const parts: ModelStreamPart[] = [{ type: 'response-metadata', responseId: message.id, model: message.model }];
       let tools = 0;
       for (const block of message.content ?? []) {
-        if (block.type === 'thinking' && block.thinking) parts.push({ type: 'reasoning-delta', text: block.thinking });
-        else if (block.type === 'text' && block.text) parts.push({ type: 'text-delta', text: block.text });
+        if (block.type === 'thinking' || block.type === 'redacted_thinking') {
+          if (block.type === 'thinking' && block.thinking) parts.push({ type: 'reasoning-delta', text: block.thinking });
+          const reasoning = reasoningBlockPart(block, block.thinking ?? '');
+          if (reasoning !== undefined) parts.push(reasoning);
+        } else if (block.type === 'text' && block.text) parts.push({ type: 'text-delta', text: block.text });
         else if (block.type === 'tool_use') {
           parts.push({ type: 'tool-call-delta', index: tools++, id: block.id ?? '', name: block.name ?? '', argumentsDelta: JSON.stringify(block.input ?? {}) });
         }

@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { AIMessage, HumanMessage, InvalidArgumentError, SystemMessage, ToolMessage } from '@sluice/core';
+import { AIMessage, HumanMessage, InvalidArgumentError, ModelError, SystemMessage, ToolMessage, type Message } from '@sluice/core';
 import { startFakeAnthropic } from '@sluice/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatAnthropic } from '../src/index.ts';
@@ -25,6 +25,7 @@ describe('ChatAnthropic requests', () => {
       new HumanMessage('Weather in Paris and Rome?'),
       new AIMessage({
         content: 'Checking.',
+        reasoningBlocks: [{ type: 'thinking', text: 'Two cities.', signature: 'c2lnbmVk' }],
         toolCalls: [
           { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
           { id: 'toolu_2', name: 'get_weather', arguments: '{"city":"Rome"}' },
@@ -45,6 +46,7 @@ describe('ChatAnthropic requests', () => {
         {
           role: 'assistant',
           content: [
+            { type: 'thinking', thinking: 'Two cities.', signature: 'c2lnbmVk' },
             { type: 'text', text: 'Checking.' },
             { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
             { type: 'tool_use', id: 'toolu_2', name: 'get_weather', input: { city: 'Rome' } },
@@ -116,6 +118,67 @@ describe('ChatAnthropic requests', () => {
     const error = await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, maxRetries: 0 }).invoke('Hi').catch((thrown: unknown) => thrown);
     expect(error).toMatchObject({ code: 'overloaded', status: 529, retryable: true, requestId: expect.stringMatching(/^req_/) });
     expect((error as Error).message).toContain('Anthropic is overloaded; retry later');
+  });
+});
+
+describe('ChatAnthropic thinking with tools', () => {
+  const weather = [{ name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
+  const question = new HumanMessage('Weather in Paris?');
+  const call = { id: 'toolu_1', name: 'get_weather', arguments: { city: 'Paris' } };
+  const assistantContent = (index: number) => ((server.requests[index]?.body as { messages: { content: unknown }[] }).messages[1]?.content ?? []) as Record<string, unknown>[];
+
+  for (const streaming of [true, false]) {
+    it(`keeps the signed thinking on the reply and sends it back first in the tool-calling turn (${streaming ? 'streamed' : 'not streamed'})`, async () => {
+      const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, maxTokens: 300, thinking: { budgetTokens: 100 }, tools: weather, streaming });
+      server.script({ reasoning: 'I should look it up.', toolCalls: [call] }, { reasoning: 'It is mild.', text: 'Mild, 18°C.' });
+      const first = await chat.invoke([question]);
+      expect(first.reasoning).toBe('I should look it up.');
+      expect(first.reasoningBlocks).toEqual([{ type: 'thinking', text: 'I should look it up.', signature: expect.stringMatching(/.+/) }]);
+      const second = await chat.invoke([question, first, new ToolMessage({ content: '18°C', toolCallId: 'toolu_1' })]);
+      expect(second.content).toBe('Mild, 18°C.');
+      expect(assistantContent(1)).toEqual([
+        { type: 'thinking', thinking: 'I should look it up.', signature: first.reasoningBlocks?.[0]?.type === 'thinking' ? first.reasoningBlocks[0].signature : '' },
+        { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+      ]);
+    });
+  }
+
+  it('is refused with 400 invalid_request, as by the real API, when the tool-calling turn goes back without its thinking', async () => {
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, maxTokens: 300, thinking: { budgetTokens: 100 }, tools: weather });
+    server.script({ reasoning: 'I should look it up.', toolCalls: [call] });
+    const first = await chat.invoke([question]);
+    const dropped: Message = { ...first, reasoningBlocks: undefined };
+    const error = await chat.invoke([question, dropped, new ToolMessage({ content: '18°C', toolCallId: 'toolu_1' })]).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelError);
+    expect(error).toMatchObject({ code: 'invalid_request', status: 400, retryable: false });
+    expect((error as Error).message).toContain('Expected `thinking` or `redacted_thinking`, but found `tool_use`');
+  });
+
+  it('keeps redacted thinking (its data only) and thinking in the order they came, and sends both back in that order', async () => {
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, maxTokens: 300, thinking: { budgetTokens: 100 }, tools: weather });
+    server.script({ redactedThinking: ['EmwKAhgBEgy3va', 'EmwKAhgBEgy3vb'], reasoning: 'Look it up.', toolCalls: [call] }, { text: 'Mild.' });
+    const first = await chat.invoke([question]);
+    expect(first.reasoning).toBe('Look it up.');
+    expect(first.reasoningBlocks?.map((block) => block.type)).toEqual(['redacted', 'redacted', 'thinking']);
+    expect(first.reasoningBlocks?.slice(0, 2)).toEqual([
+      { type: 'redacted', data: 'EmwKAhgBEgy3va' },
+      { type: 'redacted', data: 'EmwKAhgBEgy3vb' },
+    ]);
+    await chat.invoke([question, first, new ToolMessage({ content: '18°C', toolCallId: 'toolu_1' })]);
+    expect(assistantContent(1).map((block) => block.type)).toEqual(['redacted_thinking', 'redacted_thinking', 'thinking', 'tool_use']);
+    expect(assistantContent(1)[0]).toEqual({ type: 'redacted_thinking', data: 'EmwKAhgBEgy3va' });
+  });
+
+  it('keeps no block for thinking whose signature never came (a cut stream): it could not be sent back', async () => {
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL, thinking: { budgetTokens: 100 }, maxRetries: 0 });
+    server.script({ reasoning: 'a b c', text: 'x', fault: { type: 'truncate', afterChunks: 2 } });
+    let finish: Message | undefined;
+    const failed = await (async () => {
+      for await (const event of chat.stream('Hi')) if (event.type === 'finish') finish = event.message;
+    })().catch((error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'stream_truncated' });
+    expect(finish?.reasoning).toBe('a b');
+    expect(finish?.reasoningBlocks).toBeUndefined();
   });
 });
 

@@ -37,6 +37,42 @@ export function anthropicErrorType(status: number): string {
   }
 }
 
+function blocksOf(content: unknown): { type?: unknown; signature?: unknown }[] {
+  if (typeof content === 'string') return [{ type: 'text' }];
+  return Array.isArray(content) ? (content as { type?: unknown; signature?: unknown }[]) : [];
+}
+
+/**
+ * What the real API refuses (400 `invalid_request_error`) in how a request sends thinking back:
+ * a `thinking` block without its signature; and, with `thinking` on, a final assistant turn that
+ * calls tools (the one the last tool results answer) not starting with a `thinking` or
+ * `redacted_thinking` block. The messages are modelled on the API's own.
+ */
+export function thinkingProblem(body: Record<string, unknown>): string | undefined {
+  const messages = Array.isArray(body.messages) ? (body.messages as { role?: unknown; content?: unknown }[]) : [];
+  for (const [index, message] of messages.entries()) {
+    if (message.role !== 'assistant') continue;
+    for (const [position, block] of blocksOf(message.content).entries()) {
+      if (block.type === 'thinking' && (typeof block.signature !== 'string' || block.signature === '')) {
+        return `messages.${index}.content.${position}.thinking.signature: Field required`;
+      }
+    }
+  }
+  const thinking = body.thinking as { type?: unknown } | undefined;
+  if (thinking?.type !== 'enabled' && thinking?.type !== 'adaptive') return undefined;
+  const last = messages.findLastIndex((message) => message.role === 'assistant');
+  if (last === -1) return undefined;
+  const blocks = blocksOf(messages[last]?.content);
+  if (!blocks.some((block) => block.type === 'tool_use')) return undefined;
+  const first = blocks[0]?.type;
+  if (first === 'thinking' || first === 'redacted_thinking') return undefined;
+  return (
+    `messages.${last}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(first)}\`. ` +
+    'When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceding the lastmost set of `tool_use` and `tool_result` blocks). ' +
+    'We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.'
+  );
+}
+
 interface MessagesContext {
   id: string;
   model: string;

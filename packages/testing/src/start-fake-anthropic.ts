@@ -1,4 +1,4 @@
-import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType } from './anthropic-messages-wire.js';
+import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType, thinkingProblem } from './anthropic-messages-wire.js';
 import type { FakeAnthropicServer } from './fake-anthropic-reply.js';
 import { answerJson, startFakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
 import { streamFrames } from './sse-frame-writer.js';
@@ -28,7 +28,7 @@ const anthropicWire: ProviderWire = {
             ? 'max_tokens: Field required'
             : !Array.isArray(body.messages) || body.messages.length === 0
               ? 'messages: at least one message is required'
-              : undefined;
+              : thinkingProblem(body);
       if (problem !== undefined) return context.fail({ status: 400, errorType: 'invalid_request_error', message: problem });
       if (body.stream !== true) return answerJson(context, () => messageResponse(body, reply, sequence));
       return streamFrames(exchange, {
@@ -47,7 +47,10 @@ const anthropicWire: ProviderWire = {
  * with text, thinking and `input_json_delta`, `ping`, `message_delta` with the stop reason
  * and usage, `message_stop`, always with `event:` lines; JSON when not streaming). It accepts
  * `x-api-key` and `Authorization: Bearer` auth. Point the official SDK at it with
- * `baseURL: server.baseURL`. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
+ * `baseURL: server.baseURL`. Like the real API it answers 400 `invalid_request_error` when,
+ * with `thinking` on, the assistant turn that called the tools whose results end the request
+ * does not start with its `thinking` (or `redacted_thinking`) block, or a thinking block sent
+ * back has no signature. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
  * `redactedThinking` blocks, the classic `message_delta` usage (`messageDeltaUsage:
  * 'output-only'`) and cache writes.
  *

@@ -68,6 +68,30 @@ describe('startFakeAnthropic', () => {
     expect(starts).toEqual([{ type: 'redacted_thinking', data: 'EmwKAhgBEgy3va' }, { type: 'thinking', thinking: '', signature: '' }, { type: 'text', text: '' }]);
   });
 
+  it('answers 400 as the real API does when, with thinking on, the tool-calling turn sent back does not start with its thinking', async () => {
+    const toolTurn = (content: unknown[]) => [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '18°C' }] },
+    ];
+    const toolUse = { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} };
+    const thinking = { type: 'enabled', budget_tokens: 100 };
+    const send = (messages: unknown[], extra: Record<string, unknown> = { thinking }) => post(`${server.url}/v1/messages`, body({ messages, ...extra }), apiKey);
+
+    const refused = await send(toolTurn([{ type: 'text', text: 'Checking.' }, toolUse]));
+    expect(refused.status).toBe(400);
+    const error = (JSON.parse(refused.text) as { error: { type: string; message: string } }).error;
+    expect(error.type).toBe('invalid_request_error');
+    expect(error.message).toMatch(/^messages\.1\.content\.0\.type: Expected `thinking` or `redacted_thinking`, but found `text`\. When `thinking` is enabled/);
+    expect((await send(toolTurn([{ type: 'thinking', thinking: 'Hmm.', signature: '' }, toolUse]))).status).toBe(400);
+
+    expect((await send(toolTurn([{ type: 'thinking', thinking: 'Hmm.', signature: 'c2ln' }, toolUse]))).status).toBe(200);
+    expect((await send(toolTurn([{ type: 'redacted_thinking', data: 'EmwK' }, toolUse]))).status).toBe(200);
+    expect((await send(toolTurn([toolUse]), {})).status).toBe(200); // thinking off
+    // Only the final tool-calling turn must keep its thinking; an earlier one may go without.
+    expect((await send([...toolTurn([toolUse]), { role: 'assistant', content: 'Mild.' }, { role: 'user', content: 'Thanks!' }])).status).toBe(200);
+  });
+
   it('accepts both x-api-key and Authorization: Bearer, and answers 401 without either', async () => {
     expect((await post(`${server.url}/v1/messages`, body(), apiKey)).status).toBe(200);
     expect((await post(`${server.url}/v1/messages`, body(), { authorization: 'Bearer test-key' })).status).toBe(200);
