@@ -23,7 +23,7 @@ export {
   type ModelErrorMapper,
   type ModelErrorMapperOptions,
 } from './errors/model-error-mapper.js';
-export { SluiceError, type SluiceErrorOptions } from './errors/sluice-error.js';
+export { SluiceError, type SluiceErrorClass, type SluiceErrorOptions } from './errors/sluice-error.js';
 export {
   defaultFakeReply,
   FakeChatModel,

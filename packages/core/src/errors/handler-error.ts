@@ -1,7 +1,16 @@
-import { SluiceError } from './sluice-error.js';
+import { SluiceError, type SluiceErrorClass } from './sluice-error.js';
+
+const marker = Symbol.for('sluice.error.handler');
 
 /** A callback handler threw or rejected. The run goes on; this is what gets reported. */
 export class HandlerError extends SluiceError {
+  static override readonly marker: symbol = marker;
+
+  /** True for a `HandlerError` (or a subclass of it), from any copy of the package; also called unbound. */
+  static override isInstance<TError = HandlerError>(this: SluiceErrorClass<TError> | void, error: unknown): error is TError {
+    return SluiceError.isInstanceOfClass(this ?? HandlerError, error);
+  }
+
   /** The handler's `name` (or its class name). */
   readonly handler: string;
   /** The hook that failed, e.g. `onChatNewMessage`. */

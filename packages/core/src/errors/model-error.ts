@@ -1,5 +1,7 @@
 import type { SerializedError } from '../stream-event.js';
-import { SluiceError } from './sluice-error.js';
+import { SluiceError, type SluiceErrorClass } from './sluice-error.js';
+
+const marker = Symbol.for('sluice.error.model');
 
 /** What a provider adapter knows about a failed request. */
 export interface ModelErrorOptions {
@@ -22,6 +24,13 @@ export interface ModelErrorOptions {
  * `retryable` says whether the same request may succeed later (429, 5xx, 529, resets).
  */
 export class ModelError extends SluiceError {
+  static override readonly marker: symbol = marker;
+
+  /** True for a `ModelError` (or a subclass of it), from any copy of the package; also called unbound. */
+  static override isInstance<TError = ModelError>(this: SluiceErrorClass<TError> | void, error: unknown): error is TError {
+    return SluiceError.isInstanceOfClass(this ?? ModelError, error);
+  }
+
   readonly provider: string;
   readonly status: number | undefined;
   readonly requestId: string | undefined;
