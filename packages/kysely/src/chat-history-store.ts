@@ -1,4 +1,4 @@
-import type { FinishEvent, FinishReason, Message, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
+import type { FinishEvent, FinishReason, Message, ReasoningBlock, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
 import { InvalidArgumentError } from '@sluice/core';
 import { sql } from 'kysely';
 import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase } from './chat-history-options.js';
@@ -156,7 +156,7 @@ export class ChatHistoryStore {
     for (const row of rows) {
       if (row.role === 'assistant' && !statuses.includes(row.status as MessageStatus)) continue;
       const message: Message = { role: row.role as Role, content: decodeContent(row.content, row.content_encoding) };
-      const fields = parseJson<{ name?: string; toolCalls?: ToolCall[]; toolCallId?: string; reasoning?: string }>(row.fields);
+      const fields = parseJson<{ name?: string; toolCalls?: ToolCall[]; toolCallId?: string; reasoning?: string; reasoningBlocks?: ReasoningBlock[] }>(row.fields);
       if (fields !== undefined) Object.assign(message, fields);
       if (row.finish_reason !== null) message.finishReason = row.finish_reason as FinishReason;
       const usage = parseJson<Usage>(row.usage);

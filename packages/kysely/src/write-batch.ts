@@ -22,6 +22,8 @@ export function fieldsOf(message: Message): string | null {
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) fields.toolCalls = message.toolCalls;
   if (message.toolCallId !== undefined) fields.toolCallId = message.toolCallId;
   if (message.reasoning !== undefined) fields.reasoning = message.reasoning;
+  // Provider reasoning blocks (Anthropic thinking signatures) go back with the next turn.
+  if (message.reasoningBlocks !== undefined && message.reasoningBlocks.length > 0) fields.reasoningBlocks = message.reasoningBlocks;
   for (const _ in fields) return JSON.stringify(fields);
   return null;
 }

@@ -1,4 +1,4 @@
-import { FakeChatModel, HumanMessage, InvalidArgumentError, SystemMessage, type FinishEvent, type HandlerContext, type SerializedError, type StreamEvent } from '@sluice/core';
+import { FakeChatModel, HumanMessage, InvalidArgumentError, SystemMessage, type FinishEvent, type HandlerContext, type Message, type ReasoningBlock, type SerializedError, type StreamEvent } from '@sluice/core';
 import { Kysely, sql, type Dialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -151,6 +151,21 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
         'user:Second?',
         'assistant:Two.',
       ]);
+      await handler.close();
+    });
+
+    test('an assistant message in the prompt keeps its reasoning blocks (thinking signatures) through storage', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ responses: ['Done.'], callbacks: [handler] });
+      const conversationId = `conv-${prefix}-blocks`;
+      const reasoningBlocks: ReasoningBlock[] = [
+        { type: 'thinking', text: 'Look it up.', signature: 'sig-1' },
+        { type: 'redacted', data: 'opaque' },
+      ];
+      const assistant: Message = { role: 'assistant', content: '', reasoning: 'Look it up.', reasoningBlocks, toolCalls: [{ id: 'call-1', name: 'lookup', arguments: '{}' }] };
+      await model.invoke([new HumanMessage('Find it'), assistant, { role: 'tool', content: '42', toolCallId: 'call-1' }], { conversationId });
+      const stored = await store.messages(conversationId);
+      expect(stored[1]).toEqual(assistant);
       await handler.close();
     });
 

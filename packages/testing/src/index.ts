@@ -31,6 +31,7 @@ export {
 } from './fake-turn.js';
 export type { FakeProviderServer, FakeServerOptions } from './fake-provider-server.js';
 export type { RecordedRequest, RequestOutcome } from './recorded-request.js';
+export type { FakeAnthropicReply, FakeAnthropicServer, FakeAnthropicTurn } from './fake-anthropic-reply.js';
 export { startFakeAnthropic } from './start-fake-anthropic.js';
 export { startFakeOpenAI } from './start-fake-openai.js';
 export { tokenize } from './reply-tokens.js';
