@@ -1,15 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ChatModel,
   FakeChatModel,
   HandlerError,
   type CallbackHandler,
   type HandlerContext,
   type MessageChunk,
+  type ModelStreamPart,
   type StreamEvent,
 } from '../src/index.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const words = (count: number) => Array.from({ length: count }, (_, index) => ` w${index}`);
+
+/** A model that streams exactly these parts, all at once (as from one network read). */
+class PartsModel extends ChatModel {
+  readonly provider = 'test';
+  readonly model = 'parts';
+  private readonly parts: () => ModelStreamPart[];
+
+  constructor(parts: () => ModelStreamPart[]) {
+    super();
+    this.parts = parts;
+  }
+
+  protected async *_stream(): AsyncGenerator<ModelStreamPart> {
+    for (const part of this.parts()) yield part;
+  }
+}
 
 describe('delivery: one ordered lane per handler', () => {
   it('keeps per-handler order when async handlers take random time', async () => {
@@ -128,6 +146,41 @@ describe('delivery: failing handlers', () => {
     expect(reported.filter((error) => error.hook === 'onChatEnd')).toHaveLength(1);
   });
 
+  it('an onHandlerError listener that throws neither breaks the run nor hides the failure: both are logged', async () => {
+    const logged: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    const tokens = words(6);
+    const good: string[] = [];
+    let result;
+    try {
+      const stream = new FakeChatModel({ tokens }).stream('x', {
+        callbacks: [
+          { name: 'failing', onChatNewMessage: () => { throw new Error('handler broke'); } },
+          { onChatNewMessage: (chunk) => void good.push(chunk.content) },
+        ],
+        onHandlerError: () => {
+          throw new Error('listener broke');
+        },
+      });
+      const consumed: string[] = [];
+      for await (const event of stream) if (event.type === 'text-delta') consumed.push(event.text);
+      expect(consumed).toEqual(tokens);
+      result = await stream;
+    } finally {
+      console.error = original;
+    }
+    expect(result.finishReason).toBe('stop');
+    expect(result.text).toBe(tokens.join(''));
+    expect(good).toEqual(tokens);
+    expect(result.handlerErrors).toHaveLength(6);
+    expect(result.metrics.handlerErrors).toBe(6);
+    // Every failure the listener could not take is logged with the listener's own error.
+    expect(logged).toHaveLength(6);
+    expect(logged[0]?.[1]).toBe(result.handlerErrors[0]);
+    expect((logged[0]?.[2] as Error).message).toBe('listener broke');
+  });
+
   it('without a listener, a failing handler is logged once per run, never silently', async () => {
     const logged: unknown[][] = [];
     const original = console.error;
@@ -217,6 +270,66 @@ describe('delivery: overflow policies', () => {
     });
     expect(seqs.at(-1)).toBe(50);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  });
+
+  it('coalesce never merges the deltas of two different tool calls, even interleaved and without ids', async () => {
+    // Two parallel calls whose argument pieces alternate, as a provider may send them: only the
+    // first piece of each call has its id and name; the others have just the index.
+    const pieces = Array.from({ length: 40 }, (_, index) => `p${index};`);
+    const parts = (): ModelStreamPart[] => [
+      { type: 'tool-call-delta', index: 0, id: 'call_a', name: 'first', argumentsDelta: '' },
+      { type: 'tool-call-delta', index: 1, id: 'call_b', name: 'second', argumentsDelta: '' },
+      ...pieces.flatMap((piece, index): ModelStreamPart[] => {
+        // Runs of two pieces of the same call, so adjacent pieces of one call do merge.
+        const call = Math.floor(index / 2) % 2;
+        return [{ type: 'tool-call-delta', index: call, argumentsDelta: piece }];
+      }),
+      { type: 'finish', reason: 'tool-calls' },
+    ];
+    const received = new Map<number, string[]>();
+    const result = await new PartsModel(parts).stream('x', {
+      callbacks: [
+        {
+          delivery: { capacity: 1, overflow: 'coalesce' },
+          async onChatEvent(event) {
+            if (event.type === 'tool-call-delta') {
+              const list = received.get(event.index) ?? [];
+              list.push(event.argumentsDelta);
+              received.set(event.index, list);
+            }
+            await sleep(1);
+          },
+        },
+      ],
+    });
+    expect(result.metrics.handlers[0]?.coalesced).toBeGreaterThan(0);
+    expect(result.toolCalls.map((call) => call.arguments)).toEqual([0, 1].map((call) => pieces.filter((_, index) => Math.floor(index / 2) % 2 === call).join('')));
+    expect([0, 1].map((index) => received.get(index)?.join(''))).toEqual(result.toolCalls.map((call) => call.arguments));
+  });
+
+  it('coalesce holds the model back once events that cannot merge fill twice the capacity', async () => {
+    // Usage events never merge: they queue past the capacity, up to twice it, then the run waits.
+    const parts = (): ModelStreamPart[] => [
+      ...Array.from({ length: 60 }, (_, index): ModelStreamPart => ({ type: 'usage', usage: { outputTokens: index + 1 } })),
+      { type: 'finish', reason: 'stop' },
+    ];
+    let handled = 0;
+    const result = await new PartsModel(parts).stream('x', {
+      callbacks: [
+        {
+          delivery: { capacity: 4, overflow: 'coalesce' },
+          async onChatEvent() {
+            await sleep(1);
+            handled++;
+          },
+        },
+      ],
+    });
+    const lane = result.metrics.handlers[0];
+    expect(handled).toBe(62); // start, 60 usage events, finish: nothing lost
+    expect(lane?.coalesced).toBe(0);
+    expect(lane?.maxQueueDepth).toBe(8);
+    expect(result.metrics.backpressureMs).toBeGreaterThan(0);
   });
 
   it('drop counts what it drops and still delivers start, finish and end', async () => {
