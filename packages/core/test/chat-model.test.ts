@@ -275,26 +275,34 @@ describe('abort', () => {
     expect(result.metrics.events).toBe(2);
   });
 
-  it('stops reading an adapter that ignores the signal', async () => {
+  it('stops reading an adapter that ignores the signal: its generator is closed', async () => {
     let yielded = 0;
+    let markClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
     class Deaf extends ChatModel {
       readonly provider = 'deaf';
       readonly model = 'd';
       protected async *_stream(): AsyncGenerator<ModelStreamPart> {
-        for (;;) {
-          yielded++;
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          yield { type: 'text-delta', text: 'x' };
+        try {
+          for (;;) {
+            yielded++;
+            await Promise.resolve();
+            yield { type: 'text-delta', text: 'x' };
+          }
+        } finally {
+          markClosed();
         }
       }
     }
     const stream = new Deaf().stream('x');
-    setTimeout(() => stream.abort(), 20);
+    for await (const event of stream) if (event.type === 'text-delta' && event.seq === 3) stream.abort();
     const result = await stream;
     expect(result.finishReason).toBe('aborted');
-    const after = yielded;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(yielded).toBe(after);
+    expect(result.text).toBe('xxx');
+    // The generator ran its finally: it can never yield again. At most the part it was making
+    // when the abort came was read (and dropped).
+    await closed;
+    expect(yielded).toBeLessThanOrEqual(4);
   });
 });
 
@@ -353,12 +361,21 @@ describe('ChatStream', () => {
   });
 
   it('is lazy: nothing runs until it is iterated or awaited', async () => {
-    let started = false;
-    const stream = new FakeChatModel({ tokens: ['a'] }).stream('x', { callbacks: [{ onChatStart: () => void (started = true) }] });
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(started).toBe(false);
+    const log: string[] = [];
+    class Logged extends FakeChatModel {
+      protected override _stream(...args: Parameters<FakeChatModel['_stream']>) {
+        log.push('request');
+        return super._stream(...args);
+      }
+    }
+    const model = new Logged({ tokens: ['a'] });
+    const stream = model.stream('x', { callbacks: [{ onChatStart: () => void log.push('onChatStart') }] });
+    // Another whole run, start to end, paced by timers (several turns of the event loop), while
+    // this one is left alone.
+    await new FakeChatModel({ tokens: ['b', 'c', 'd'], rate: 1000 }).invoke('y');
+    log.push('awaited');
     await stream;
-    expect(started).toBe(true);
+    expect(log).toEqual(['awaited', 'request', 'onChatStart']);
   });
 
   it('reports metrics: chunks, events, time to first chunk, gaps, handler time', async () => {

@@ -32,6 +32,8 @@ interface Recorded {
   signals: AbortSignal[];
   /** Whether the events' iterator was closed by `return()`. */
   closed: boolean[];
+  /** Resolves once the events' iterator of each attempt is closed. */
+  whenClosed: Promise<void>[];
 }
 
 const retryable = (code = 'server_error', retryAfterMs?: number) => new ModelError({ code, provider: 'test', retryable: true, message: `[test] ${code}`, retryAfterMs });
@@ -44,7 +46,7 @@ const finish: ModelStreamPart = { type: 'finish', reason: 'stop' };
 
 /** A provider that answers each request with the next scripted attempt; events are the parts themselves. */
 function scriptedProvider(attempts: Attempt[], options: Partial<RetryingProviderStreamOptions<unknown>> & { signal?: AbortSignal } = {}) {
-  const recorded: Recorded = { signals: [], closed: [] };
+  const recorded: Recorded = { signals: [], closed: [], whenClosed: [] };
   const stream = retryingProviderStream<ScriptedEvent>({
     provider: 'test',
     signal: options.signal ?? new AbortController().signal,
@@ -55,6 +57,8 @@ function scriptedProvider(attempts: Attempt[], options: Partial<RetryingProvider
       const index = recorded.signals.length;
       recorded.signals.push(signal);
       recorded.closed.push(false);
+      let markClosed: () => void = () => undefined;
+      recorded.whenClosed.push(new Promise<void>((resolve) => (markClosed = resolve)));
       const attempt = attempts[index];
       if (attempt === undefined) throw new Error(`unexpected request ${index + 1}`);
       if (attempt.rejects !== undefined) throw attempt.rejects;
@@ -71,6 +75,7 @@ function scriptedProvider(attempts: Attempt[], options: Partial<RetryingProvider
           }
         } finally {
           recorded.closed[index] = true;
+          markClosed();
         }
       }
       let ended = attempt.ending !== 'truncated';
@@ -213,7 +218,8 @@ describe('retryingProviderStream: idle timeout', () => {
     const longRun = new AbortController();
     const patient = scriptedProvider([{ events: [text('a')], ending: 'stall' }], { idleTimeoutMs: 120_000, signal: longRun.signal });
     const patientDone = drain(patient.stream);
-    await new Promise((resolve) => setTimeout(resolve, 5)); // the long-timeout stream is watched first
+    // Its request went out as drain() asked for the first part: the long-timeout stream is watched first.
+    expect(patient.recorded.signals).toHaveLength(1);
     const { stream } = scriptedProvider([{ events: [text('b')], ending: 'stall' }], { idleTimeoutMs: 80 });
     const started = performance.now();
     const { error } = await drain(stream);
@@ -289,7 +295,7 @@ describe('retryingProviderStream: abort', () => {
       expect(part).toEqual(text('a'));
       break;
     }
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await recorded.whenClosed[0];
     expect(recorded.signals[0]?.aborted).toBe(true);
     expect(recorded.closed[0]).toBe(true);
     expect(await stream.next()).toEqual({ done: true, value: undefined });
@@ -388,7 +394,7 @@ describe('retryingProviderStream driven by a run (one promise step per SDK event
     for await (const event of model.stream('Hi')) {
       if (event.type === 'text-delta') break;
     }
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await model.recorded?.whenClosed[0];
     expect(model.recorded?.signals[0]?.aborted).toBe(true);
     expect(model.recorded?.closed[0]).toBe(true);
   });
