@@ -7,6 +7,7 @@ export interface ErrorBody {
 
 /** An error that becomes an HTTP response: a status, a stable code, a message, maybe details. */
 export class HttpError extends SluiceError {
+  static override readonly marker: symbol = Symbol.for('sluice.error.http');
   readonly status: number;
   readonly details: unknown;
   readonly headers: Readonly<Record<string, string>>;

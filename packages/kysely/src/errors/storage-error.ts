@@ -17,6 +17,7 @@ export interface StorageErrorOptions {
  * whether it was a transient failure; `runIds` names the runs a failed batch held.
  */
 export class StorageError extends SluiceError {
+  static override readonly marker: symbol = Symbol.for('sluice.error.storage');
   readonly runIds: readonly string[];
 
   constructor(options: StorageErrorOptions) {

@@ -17,6 +17,7 @@ export interface RunHubStorageErrorOptions {
  * transient failure (a connection lost, the server restarting).
  */
 export class RunHubStorageError extends SluiceError {
+  static override readonly marker: symbol = Symbol.for('sluice.error.run-hub-storage');
   readonly runId: string | undefined;
 
   constructor(options: RunHubStorageErrorOptions) {
