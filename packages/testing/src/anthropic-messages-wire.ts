@@ -73,6 +73,26 @@ export function thinkingProblem(body: Record<string, unknown>): string | undefin
   );
 }
 
+/**
+ * What the real API refuses (400 `invalid_request_error`) in a request's `tool_choice`: one
+ * without `tools`; one naming a tool the request does not declare; and, with `thinking` on, one
+ * that forces tool use (`any` or `tool`: thinking allows only `auto` and `none`).
+ */
+export function toolChoiceProblem(body: Record<string, unknown>): string | undefined {
+  const choice = body.tool_choice as { type?: unknown; name?: unknown } | undefined;
+  if (choice === undefined) return undefined;
+  const tools = Array.isArray(body.tools) ? (body.tools as { name?: unknown }[]) : [];
+  if (tools.length === 0 && choice.type !== 'none') return 'tool_choice may only be specified while providing tools.';
+  if (choice.type === 'tool' && !tools.some((tool) => tool.name === choice.name)) {
+    return `tool_choice.name: tool \`${String(choice.name)}\` is not among the request's tools.`;
+  }
+  const thinking = body.thinking as { type?: unknown } | undefined;
+  if ((thinking?.type === 'enabled' || thinking?.type === 'adaptive') && (choice.type === 'any' || choice.type === 'tool')) {
+    return 'Thinking may not be enabled when tool_choice forces tool use.';
+  }
+  return undefined;
+}
+
 interface MessagesContext {
   id: string;
   model: string;
@@ -92,6 +112,7 @@ function context(body: Record<string, unknown>, reply: FakeAnthropicReply, seque
 }
 
 function stopReason(messages: MessagesContext): string {
+  if (messages.reply.stopSequence !== undefined) return 'stop_sequence';
   return STOP_REASONS[messages.reply.finishReason ?? (messages.plan.toolCalls.length > 0 ? 'tool-calls' : 'stop')];
 }
 
@@ -120,7 +141,7 @@ function messageObject(messages: MessagesContext, content: unknown[], stop: stri
     role: 'assistant',
     content,
     stop_reason: stop,
-    stop_sequence: null,
+    stop_sequence: stop === null ? null : (messages.reply.stopSequence ?? null),
     usage: {
       input_tokens: inputTokens(messages),
       cache_creation_input_tokens: cacheCreationTokens(messages),
@@ -176,7 +197,7 @@ export function messageFrames(body: Record<string, unknown>, reply: FakeAnthropi
   emit(
     'message_delta',
     {
-      delta: { stop_reason: stopReason(messages), stop_sequence: null },
+      delta: { stop_reason: stopReason(messages), stop_sequence: reply.stopSequence ?? null },
       usage:
         reply.messageDeltaUsage === 'output-only'
           ? { output_tokens: output }

@@ -18,6 +18,11 @@ export interface FakeAnthropicReply extends FakeReply {
    *   and proxies still send (the input counts are then only in `message_start`).
    */
   messageDeltaUsage?: 'cumulative' | 'output-only';
+  /**
+   * Ends the reply as if the model had written this one of the request's `stop_sequences`:
+   * `stop_reason: 'stop_sequence'` and `stop_sequence` set to it (the text does not include it).
+   */
+  stopSequence?: string;
   /** `cache_creation_input_tokens` to report. Default 0. */
   cacheCreationInputTokens?: number;
 }

@@ -1,4 +1,4 @@
-import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType, thinkingProblem } from './anthropic-messages-wire.js';
+import { messageErrorFrames, messageFrames, messageResponse, anthropicErrorType, thinkingProblem, toolChoiceProblem } from './anthropic-messages-wire.js';
 import type { FakeAnthropicServer } from './fake-anthropic-reply.js';
 import { answerJson, startFakeProviderServer, type FakeServerOptions, type ProviderWire } from './fake-provider-server.js';
 import { streamFrames } from './sse-frame-writer.js';
@@ -28,7 +28,7 @@ const anthropicWire: ProviderWire = {
             ? 'max_tokens: Field required'
             : !Array.isArray(body.messages) || body.messages.length === 0
               ? 'messages: at least one message is required'
-              : thinkingProblem(body);
+              : (thinkingProblem(body) ?? toolChoiceProblem(body));
       if (problem !== undefined) return context.fail({ status: 400, errorType: 'invalid_request_error', message: problem });
       if (body.stream !== true) return answerJson(context, () => messageResponse(body, reply, sequence));
       return streamFrames(exchange, {
@@ -50,7 +50,8 @@ const anthropicWire: ProviderWire = {
  * `baseURL: server.baseURL`. Like the real API it answers 400 `invalid_request_error` when,
  * with `thinking` on, the assistant turn that called the tools whose results end the request
  * does not start with its `thinking` (or `redacted_thinking`) block, or a thinking block sent
- * back has no signature. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
+ * back has no signature; and when `tool_choice` comes without `tools`, names a tool the request
+ * does not declare, or forces tool use (`any`, `tool`) with `thinking` on. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
  * `redactedThinking` blocks, the classic `message_delta` usage (`messageDeltaUsage:
  * 'output-only'`) and cache writes.
  *

@@ -92,6 +92,30 @@ describe('startFakeAnthropic', () => {
     expect((await send([...toolTurn([toolUse]), { role: 'assistant', content: 'Mild.' }, { role: 'user', content: 'Thanks!' }])).status).toBe(200);
   });
 
+  it('answers 400 as the real API does for a tool_choice without tools, naming an undeclared tool, or forcing tool use with thinking on', async () => {
+    const tools = [{ name: 'get_weather', input_schema: { type: 'object', properties: {} } }];
+    const thinking = { type: 'enabled', budget_tokens: 50 };
+    const send = async (extra: Record<string, unknown>) => {
+      const response = await post(`${server.url}/v1/messages`, body(extra), apiKey);
+      return { status: response.status, message: response.status === 200 ? undefined : (JSON.parse(response.text) as { error: { type: string; message: string } }).error };
+    };
+    expect(await send({ tool_choice: { type: 'any' } })).toEqual({ status: 400, message: { type: 'invalid_request_error', message: 'tool_choice may only be specified while providing tools.' } });
+    expect((await send({ tools, tool_choice: { type: 'tool', name: 'get_time' } })).message?.message).toContain('`get_time` is not among');
+    expect((await send({ tools, thinking, tool_choice: { type: 'any' } })).message?.message).toBe('Thinking may not be enabled when tool_choice forces tool use.');
+    expect((await send({ tools, thinking, tool_choice: { type: 'tool', name: 'get_weather' } })).status).toBe(400);
+    for (const accepted of [{ tools, tool_choice: { type: 'tool', name: 'get_weather' } }, { tools, thinking, tool_choice: { type: 'auto' } }, { tools, thinking, tool_choice: { type: 'none' } }, { tool_choice: { type: 'none' } }]) {
+      expect((await send(accepted)).status).toBe(200);
+    }
+  });
+
+  it('ends a reply on a stop sequence with stop_reason stop_sequence and the sequence, streamed or not', async () => {
+    server.script({ text: 'one two', stopSequence: 'END' }, { text: 'one two', stopSequence: 'END' });
+    const events = parseSse((await post(`${server.url}/v1/messages`, body({ stop_sequences: ['END'] }), apiKey)).text);
+    expect((JSON.parse(events.at(-2)?.data ?? '{}') as { delta: unknown }).delta).toEqual({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    const message = JSON.parse((await post(`${server.url}/v1/messages`, body({ stream: false, stop_sequences: ['END'] }), apiKey)).text) as Record<string, unknown>;
+    expect(message).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+  });
+
   it('accepts both x-api-key and Authorization: Bearer, and answers 401 without either', async () => {
     expect((await post(`${server.url}/v1/messages`, body(), apiKey)).status).toBe(200);
     expect((await post(`${server.url}/v1/messages`, body(), { authorization: 'Bearer test-key' })).status).toBe(200);
