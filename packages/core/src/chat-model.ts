@@ -1,11 +1,15 @@
+import { resolveCallSettings, type CallSettings } from './call-settings.js';
 import type { CallbackHandler, HandlerErrorListener } from './callback-handler.js';
 import { ChatStream, type ModelCallOptions } from './chat-stream.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { HumanMessage, type AIMessage, type Message } from './messages.js';
 import type { ModelStreamPart } from './stream-event.js';
 
-/** Options every chat model accepts. */
-export interface ChatModelOptions {
+/**
+ * Options every chat model accepts. The `CallSettings` given here are the model's defaults: a
+ * call's own settings override them one by one.
+ */
+export interface ChatModelOptions extends CallSettings {
   /**
    * Whether `invoke()` asks the provider for a streamed response (handlers then see every
    * chunk). `stream()` always streams. Default `true`.
@@ -17,8 +21,20 @@ export interface ChatModelOptions {
   onHandlerError?: HandlerErrorListener;
 }
 
-/** Options of one call to `stream()` or `invoke()`. */
-export interface ChatCallOptions {
+/**
+ * Options of one call to `stream()` or `invoke()`, with its model settings (`temperature`,
+ * `maxTokens`, `tools`, `responseFormat`...), which override the model's.
+ *
+ * @example
+ * ```ts
+ * const { object } = await model.stream('Weather in Paris as JSON', {
+ *   temperature: 0,
+ *   maxTokens: 200,
+ *   responseFormat: { type: 'json-schema', name: 'weather', schema: Weather }, // a zod schema
+ * });
+ * ```
+ */
+export interface ChatCallOptions<TObject = unknown> extends CallSettings<TObject> {
   /** Handlers for this run only, after the model's own. */
   callbacks?: readonly CallbackHandler[];
   /** Stops the run: it then finishes with `finishReason: 'aborted'` and the partial message. */
@@ -92,11 +108,14 @@ export abstract class ChatModel {
   readonly streaming: boolean;
   readonly callbacks: readonly CallbackHandler[];
   readonly onHandlerError: HandlerErrorListener | undefined;
+  /** The model's default settings (checked): every call starts from them. */
+  readonly defaultSettings: CallSettings;
 
   constructor(options: ChatModelOptions = {}) {
     this.streaming = options.streaming ?? true;
     this.callbacks = options.callbacks ?? [];
     this.onHandlerError = options.onHandlerError;
+    this.defaultSettings = resolveCallSettings(options);
   }
 
   /**
@@ -107,8 +126,8 @@ export abstract class ChatModel {
   protected abstract _stream(messages: readonly Message[], options: ModelCallOptions): AsyncIterable<ModelStreamPart>;
 
   /** Starts a streamed run. It begins when you iterate or await the returned `ChatStream`. */
-  stream(input: ChatInput, options: ChatCallOptions = {}): ChatStream {
-    return this.run(input, options, true);
+  stream<TObject = unknown>(input: ChatInput, options: ChatCallOptions<TObject> = {}): ChatStream<TObject> {
+    return this.run(input, options, true) as ChatStream<TObject>;
   }
 
   /**
@@ -123,6 +142,8 @@ export abstract class ChatModel {
 
   private run(input: ChatInput, options: ChatCallOptions, streaming: boolean): ChatStream {
     const messages = toMessages(input);
+    // Checked here, so a bad value throws from stream() or invoke() before any request.
+    const settings = resolveCallSettings(this.defaultSettings, options);
     const handlers = options.callbacks === undefined ? this.callbacks : [...this.callbacks, ...options.callbacks];
     const onHandlerError = options.onHandlerError ?? this.onHandlerError;
     return new ChatStream({
@@ -131,6 +152,7 @@ export abstract class ChatModel {
       messages,
       handlers,
       streaming,
+      settings,
       open: (callOptions) => this._stream(messages, callOptions),
       runId: options.runId,
       conversationId: options.conversationId,

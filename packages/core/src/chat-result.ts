@@ -5,7 +5,7 @@ import type { RunMetrics } from './run-metrics.js';
 import type { FinishReason, Usage } from './stream-event.js';
 
 /** What a finished run produced: awaiting a `ChatStream` gives this. */
-export interface ChatResult {
+export interface ChatResult<TObject = unknown> {
   runId: string;
   conversationId: string | undefined;
   model: string;
@@ -22,6 +22,12 @@ export interface ChatResult {
   providerFinishReason: string | undefined;
   /** The provider's response id, when it gave one. */
   responseId: string | undefined;
+  /**
+   * The reply parsed as the call's `responseFormat` asked (`json` or `json-schema`): the JSON
+   * value, as the schema outputs it with a `SchemaLike` (typed by it). Unset for text replies,
+   * and for a failed, aborted or tool-calling run.
+   */
+  object?: TObject;
   /** Set when `finishReason` is `error`. */
   error: SluiceError | undefined;
   /** Every handler failure of the run (also reported through `onHandlerError`). */

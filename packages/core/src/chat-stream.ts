@@ -1,3 +1,4 @@
+import { parseStructuredOutput, type CallSettings } from './call-settings.js';
 import type { CallbackHandler, HandlerContext, HandlerErrorListener } from './callback-handler.js';
 import type { ChatResult } from './chat-result.js';
 import { HandlerError } from './errors/handler-error.js';
@@ -18,6 +19,12 @@ export interface ModelCallOptions {
   streaming: boolean;
   runId: string;
   conversationId: string | undefined;
+  /**
+   * The call's model settings: the model's defaults overridden by the call's, already checked
+   * (ranges, types). The adapter maps each onto its request, and refuses with an
+   * `InvalidArgumentError` one its provider cannot honour.
+   */
+  settings: CallSettings;
 }
 
 /** Everything a `ChatStream` is made from (built by `ChatModel.stream`). */
@@ -28,6 +35,8 @@ export interface ChatStreamInit {
   handlers: readonly CallbackHandler[];
   open: (options: ModelCallOptions) => AsyncIterable<ModelStreamPart>;
   streaming: boolean;
+  /** The call's checked settings (`resolveCallSettings`). Default: none. */
+  settings?: CallSettings;
   runId?: string;
   conversationId?: string;
   metadata?: Readonly<Record<string, string>>;
@@ -45,6 +54,7 @@ const DONE = 3;
 const scheduleNextTurn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+const NO_SETTINGS: CallSettings = Object.freeze({});
 const NO_LANES: HandlerLane[] = Object.freeze([]) as unknown as HandlerLane[];
 
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -81,7 +91,7 @@ function logHandlerError(error: HandlerError): void {
  * const { text, usage, finishReason } = await stream;
  * ```
  */
-export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatResult>, LaneHost {
+export class ChatStream<TObject = unknown> implements AsyncIterable<StreamEvent>, PromiseLike<ChatResult<TObject>>, LaneHost {
   readonly conversationId: string | undefined;
   /** Aborts when the run is stopped. */
   readonly signal: AbortSignal;
@@ -279,11 +289,11 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
   }
 
   /** Awaits the whole run (starting it if nobody iterates it) and gives its result. */
-  then<TResult1 = ChatResult, TResult2 = never>(
-    onfulfilled?: ((value: ChatResult) => TResult1 | PromiseLike<TResult1>) | null,
+  then<TResult1 = ChatResult<TObject>, TResult2 = never>(
+    onfulfilled?: ((value: ChatResult<TObject>) => TResult1 | PromiseLike<TResult1>) | null,
     onrejected?: ((reason: unknown) => TResult2 | PromiseLike<TResult2>) | null,
   ): Promise<TResult1 | TResult2> {
-    return this.settled().then(onfulfilled, onrejected);
+    return (this.settled() as Promise<ChatResult<TObject>>).then(onfulfilled, onrejected);
   }
 
   private settled(): Promise<ChatResult> {
@@ -377,6 +387,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
             return runId();
           },
           conversationId: this.conversationId,
+          settings: this.init.settings ?? NO_SETTINGS,
         });
         this.driven = driveProviderStream(parts, this.sink);
         this.source = parts[Symbol.asyncIterator]();
@@ -642,6 +653,18 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
     for (const lane of this.lanes) lane.deliver(flushStep);
     await this.lanesIdle();
 
+    // Structured output: the reply is read as the call's responseFormat asks, once it is whole.
+    // A reply that does not fit fails the run, as a model error would.
+    let object: unknown;
+    const responseFormat = this.init.settings?.responseFormat;
+    if (responseFormat !== undefined && responseFormat.type !== 'text' && this.error === undefined && !this.aborted && this.toolCalls === undefined) {
+      try {
+        object = parseStructuredOutput(this.textParts.join(''), responseFormat);
+      } catch (error) {
+        this.error = SluiceError.from(error, 'response_format_mismatch');
+      }
+    }
+
     if (this.error !== undefined) this.publish({ type: 'error', seq: this.seq++, error: this.error.toJSON() });
     const finishReason: FinishReason =
       this.error !== undefined
@@ -679,6 +702,7 @@ export class ChatStream implements AsyncIterable<StreamEvent>, PromiseLike<ChatR
       providerFinishReason: this.providerFinishReason,
       responseId: this.responseId,
       error: this.error,
+      ...(object === undefined ? {} : { object }),
       handlerErrors: this.handlerErrors,
       metrics: this.metrics(),
     };

@@ -1,3 +1,13 @@
+export {
+  jsonSchemaOf,
+  parseStructuredOutput,
+  resolveCallSettings,
+  type CallSettings,
+  type ChatTool,
+  type ResponseFormat,
+  type SchemaLike,
+  type ToolChoice,
+} from './call-settings.js';
 export type {
   CallbackHandler,
   DeliveryOptions,
@@ -13,6 +23,7 @@ export { delay } from './delay.js';
 export { HandlerError } from './errors/handler-error.js';
 export { InvalidArgumentError } from './errors/invalid-argument-error.js';
 export { ModelError, type ModelErrorOptions } from './errors/model-error.js';
+export { ResponseFormatError } from './errors/response-format-error.js';
 export {
   codeForHttpStatus,
   createModelErrorMapper,
