@@ -15,14 +15,18 @@ import {
   type ResolvedProviderRequestOptions,
   type SdkStreamRequest,
 } from '@sluice/core';
-import type { ChatTool } from './chat-tool.js';
+import { applyChatSettings, applyResponsesSettings, openAIProviderOptions } from './openai-call-settings.js';
 import { chatCompletionStream, chatStream, type ChatChunk, type ChatCompletionBody } from './openai-chat-stream.js';
 import { toModelError } from './openai-error.js';
 import { decodeOpenAIEvent } from './openai-event-decoder.js';
-import { toChatMessages, toChatTools, toResponsesInput, toResponsesTools } from './openai-messages.js';
+import { toChatMessages, toResponsesInput } from './openai-messages.js';
 import { responseBodyStream, responsesStream, type ResponseBody, type ResponsesEvent } from './openai-responses-stream.js';
 
-/** Options of `ChatOpenAI`; every one is optional. */
+/**
+ * Options of `ChatOpenAI`; every one is optional. The model settings (`temperature`,
+ * `maxTokens`, `topP`, `stop`, `seed`, `tools`, `toolChoice`, `responseFormat`,
+ * `providerOptions`) are the defaults of every call, which may override each of them.
+ */
 export interface ChatOpenAIOptions extends ChatModelOptions, ProviderRequestOptions {
   /** The model. Default `gpt-4o-mini`. */
   model?: string;
@@ -37,16 +41,13 @@ export interface ChatOpenAIOptions extends ChatModelOptions, ProviderRequestOpti
   client?: OpenAI;
   /** Which API: `chat` (Chat Completions, default; what OpenAI-compatible servers speak) or `responses`. */
   api?: 'chat' | 'responses';
-  temperature?: number;
   /** The most tokens to generate (`max_completion_tokens` / `max_output_tokens`). */
   maxTokens?: number;
   /** Reasoning effort for reasoning models (`reasoning_effort` / `reasoning.effort`). */
   reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high';
-  /** Tools the model may call. */
-  tools?: readonly ChatTool[];
   /** Ask for usage in streamed Chat Completions (`stream_options.include_usage`). Default `true`; turn off for servers that reject it. */
   includeUsage?: boolean;
-  /** Extra request body fields, sent as they are (provider-specific parameters). */
+  /** Extra request body fields, sent as they are (provider-specific parameters); a call's `providerOptions.openai` goes over them. */
   extraBody?: Record<string, unknown>;
   /** The SDK's request timeout, up to the response headers. Default: the SDK's (10 minutes). */
   timeoutMs?: number;
@@ -105,7 +106,7 @@ export class ChatOpenAI extends ChatModel {
 
   protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
     const streaming = call.streaming;
-    const body = this.api === 'chat' ? this.chatBody(messages, streaming) : this.responsesBody(messages, streaming);
+    const body = this.api === 'chat' ? this.chatBody(messages, streaming, call) : this.responsesBody(messages, streaming, call);
     const requests = this.requests;
     // The SDK's parameter types are wide unions; the body is built from sluice's options.
     const client = this.client as unknown as {
@@ -133,24 +134,21 @@ export class ChatOpenAI extends ChatModel {
     });
   }
 
-  private chatBody(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+  // The call's settings are the constructor's overridden by the call's (see ModelCallOptions).
+  private chatBody(messages: readonly Message[], streaming: boolean, call: ModelCallOptions): Record<string, unknown> {
     const options = this.options;
     const body: Record<string, unknown> = { model: this.model, messages: toChatMessages(messages), stream: streaming };
     if (streaming && options.includeUsage !== false) body.stream_options = { include_usage: true };
-    if (options.temperature !== undefined) body.temperature = options.temperature;
-    if (options.maxTokens !== undefined) body.max_completion_tokens = options.maxTokens;
     if (options.reasoningEffort !== undefined) body.reasoning_effort = options.reasoningEffort;
-    if (options.tools !== undefined && options.tools.length > 0) body.tools = toChatTools(options.tools);
-    return { ...body, ...options.extraBody };
+    applyChatSettings(body, call.settings);
+    return { ...body, ...options.extraBody, ...openAIProviderOptions(call.settings) };
   }
 
-  private responsesBody(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+  private responsesBody(messages: readonly Message[], streaming: boolean, call: ModelCallOptions): Record<string, unknown> {
     const options = this.options;
     const body: Record<string, unknown> = { model: this.model, input: toResponsesInput(messages), stream: streaming };
-    if (options.temperature !== undefined) body.temperature = options.temperature;
-    if (options.maxTokens !== undefined) body.max_output_tokens = options.maxTokens;
     if (options.reasoningEffort !== undefined) body.reasoning = { effort: options.reasoningEffort, summary: 'auto' };
-    if (options.tools !== undefined && options.tools.length > 0) body.tools = toResponsesTools(options.tools);
-    return { ...body, ...options.extraBody };
+    applyResponsesSettings(body, call.settings);
+    return { ...body, ...options.extraBody, ...openAIProviderOptions(call.settings) };
   }
 }

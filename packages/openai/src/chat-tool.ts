@@ -1,7 +1,3 @@
-/** A tool the model may call, described once for every provider. */
-export interface ChatTool {
-  name: string;
-  description?: string;
-  /** JSON Schema of the arguments. Default: an object with no declared properties. */
-  parameters?: Record<string, unknown>;
-}
+// The tool description is core's, shared by every adapter; re-exported so that
+// `import type { ChatTool } from '@sluice/openai'` keeps working.
+export type { ChatTool } from '@sluice/core';
