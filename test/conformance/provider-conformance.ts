@@ -16,7 +16,16 @@
  * ```
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ModelError, type CallbackHandler, type ChatModel, type ChatResult, type MessageChunk, type StreamEvent } from '@sluice/core';
+import {
+  ModelError,
+  ResponseFormatError,
+  type CallbackHandler,
+  type ChatModel,
+  type ChatResult,
+  type MessageChunk,
+  type SchemaLike,
+  type StreamEvent,
+} from '@sluice/core';
 
 /** A scripted turn, as `@sluice/testing` takes it (the subset this suite uses). */
 export type ConformanceTurn =
@@ -52,6 +61,10 @@ export interface ConformanceModelOptions {
   retry: { initialDelayMs: number; maxDelayMs: number };
   streaming?: boolean;
   callbacks?: readonly CallbackHandler[];
+  /** The model's default temperature (the per-call settings scenarios). */
+  temperature?: number;
+  /** The model's default token limit (the per-call settings scenarios). */
+  maxTokens?: number;
 }
 
 /** An adapter under test. */
@@ -66,7 +79,43 @@ export interface ProviderConformanceTarget {
   midStreamErrorCode: string;
   /** Whether the adapter streams reasoning (default true). */
   reasoning?: boolean;
+  /**
+   * Capabilities whose scenarios run only for adapters that declare them, so a capability can
+   * land in core and in one adapter before the others catch up (the suite stays green).
+   */
+  supports?: {
+    /**
+     * Per-call settings (`temperature`, `maxTokens`, ... in `stream()`'s options) reach the
+     * request, and `responseFormat: json-schema` gives `result.object` or a `ResponseFormatError`.
+     * Needs `settingsOf`.
+     */
+    perCallSettings?: boolean;
+  };
+  /** The temperature and token limit a recorded request body carries, under sluice's names (e.g. `max_tokens` → `maxTokens`). */
+  settingsOf?(body: unknown): { temperature?: number | undefined; maxTokens?: number | undefined };
 }
+
+interface ConformanceWeather {
+  city: string;
+  celsius: number;
+}
+
+/** A schema of zod 4's shape, by hand: the suite depends on no schema library. */
+const weatherSchema: SchemaLike<ConformanceWeather> = {
+  safeParse(value) {
+    const candidate = value as Partial<ConformanceWeather> | null;
+    const issues: { path: string[]; message: string }[] = [];
+    if (typeof candidate?.city !== 'string') issues.push({ path: ['city'], message: 'expected string' });
+    if (typeof candidate?.celsius !== 'number') issues.push({ path: ['celsius'], message: 'expected number' });
+    return issues.length === 0 ? { success: true, data: candidate as ConformanceWeather } : { success: false, error: { issues } };
+  },
+  toJSONSchema: () => ({
+    type: 'object',
+    properties: { city: { type: 'string' }, celsius: { type: 'number' } },
+    required: ['city', 'celsius'],
+    additionalProperties: false,
+  }),
+};
 
 interface Outcome {
   events: StreamEvent[];
@@ -333,5 +382,50 @@ export function describeProviderConformance(target: ProviderConformanceTarget): 
         expect(server.requests).toHaveLength(1);
       });
     });
+
+    if (target.supports?.perCallSettings === true) {
+      describe('per-call settings', () => {
+        const settingsOf = (index: number) => {
+          if (target.settingsOf === undefined) throw new Error(`${target.name}: supports.perCallSettings needs settingsOf(body)`);
+          return target.settingsOf(server.requests[index]?.body);
+        };
+
+        it("sends a call's temperature and maxTokens over the model's, and the model's when the call sets none", async () => {
+          server.script({ text: 'one' }, { text: 'two' });
+          const chat = model({ temperature: 0.9, maxTokens: 300 });
+          await chat.stream('Say hello', { temperature: 0.1, maxTokens: 64 });
+          await chat.stream('Say hello');
+          expect(settingsOf(0)).toMatchObject({ temperature: 0.1, maxTokens: 64 });
+          expect(settingsOf(1)).toMatchObject({ temperature: 0.9, maxTokens: 300 });
+        });
+
+        it('refuses a bad per-call setting with an InvalidArgumentError naming it, before any request', () => {
+          expect(() => model().stream('Say hello', { maxTokens: 0 })).toThrow(expect.objectContaining({ code: 'invalid_argument', argument: 'maxTokens' }));
+          expect(server.requests).toHaveLength(0);
+        });
+
+        it('gives a json-schema reply that fits as result.object', async () => {
+          server.script({ text: ['{"city":', '"Paris",', '"celsius":18}'] });
+          const result = await model().stream('Weather in Paris as JSON', {
+            responseFormat: { type: 'json-schema', name: 'weather', schema: weatherSchema },
+          });
+          expect(result.error).toBeUndefined();
+          expect(result.object).toEqual({ city: 'Paris', celsius: 18 });
+          expect(result.text).toBe('{"city":"Paris","celsius":18}');
+        });
+
+        it('fails the run with a ResponseFormatError (text and issues) when the json-schema reply does not fit', async () => {
+          server.script({ text: ['{"city":', '"Paris"}'] });
+          const error = await model()
+            .stream('Weather in Paris as JSON', { responseFormat: { type: 'json-schema', name: 'weather', schema: weatherSchema } })
+            .then(
+              () => undefined,
+              (caught: unknown) => caught,
+            );
+          expect(ResponseFormatError.isInstance(error)).toBe(true);
+          expect(error).toMatchObject({ code: 'response_format_mismatch', text: '{"city":"Paris"}', issues: [{ path: ['celsius'] }] });
+        });
+      });
+    }
   });
 }

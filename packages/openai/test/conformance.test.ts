@@ -16,5 +16,10 @@ for (const api of ['chat', 'responses'] as const) {
       new ChatOpenAI({ api, apiKey: 'test-key', baseURL: (server as FakeProviderServer).baseURL, ...options }),
     promptOf: (body) => lastUserText(api === 'chat' ? (body as { messages?: unknown }).messages : (body as { input?: unknown }).input),
     midStreamErrorCode: 'server_error',
+    supports: { perCallSettings: true },
+    settingsOf: (body) => {
+      const wire = body as { temperature?: number; max_completion_tokens?: number; max_output_tokens?: number };
+      return { temperature: wire.temperature, maxTokens: api === 'chat' ? wire.max_completion_tokens : wire.max_output_tokens };
+    },
   });
 }
