@@ -1,5 +1,4 @@
-import { InvalidArgumentError, type Message, type ReasoningBlock } from '@sluice/core';
-import type { ChatTool } from './chat-tool.js';
+import { InvalidArgumentError, type ChatTool, type Message, type ReasoningBlock } from '@sluice/core';
 
 /** A request's `system` and `messages`, in Anthropic's shape. */
 export interface AnthropicPrompt {

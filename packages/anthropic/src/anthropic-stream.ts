@@ -99,9 +99,14 @@ interface ThinkingInProgress {
   signature: string;
 }
 
-/** Reads a streamed message. */
-export function messageStream(events: ProviderEvents<MessageStreamEvent>): ProviderStream<MessageStreamEvent> {
+/**
+ * Reads a streamed message. With `jsonTool` (a JSON response format, asked for with a forced
+ * call to that tool) the tool's input is the reply's text, its `tool_use` stop is a plain stop,
+ * and any text the model writes besides is left out: it would make the reply not JSON.
+ */
+export function messageStream(events: ProviderEvents<MessageStreamEvent>, jsonTool?: string): ProviderStream<MessageStreamEvent> {
   const toolIndexes = new Map<number, number>();
+  const jsonIndexes = new Set<number>();
   const thinking = new Map<number, ThinkingInProgress>();
   let startUsage: AnthropicUsage | undefined;
   let stopped = false;
@@ -113,7 +118,7 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
           const delta = event.delta;
           switch (delta?.type) {
             case 'text_delta':
-              return delta.text ? { type: 'text-delta', text: delta.text } : undefined;
+              return delta.text && jsonTool === undefined ? { type: 'text-delta', text: delta.text } : undefined;
             case 'thinking_delta':
               if (!delta.thinking) return undefined;
               thinking.get(event.index ?? -1)?.parts.push(delta.thinking);
@@ -125,6 +130,7 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
               return undefined;
             }
             case 'input_json_delta': {
+              if (jsonIndexes.has(event.index ?? -1)) return delta.partial_json ? { type: 'text-delta', text: delta.partial_json } : undefined;
               const index = toolIndexes.get(event.index ?? -1);
               return index === undefined || !delta.partial_json ? undefined : { type: 'tool-call-delta', index, argumentsDelta: delta.partial_json };
             }
@@ -134,12 +140,16 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
         }
         case 'content_block_start': {
           const block = event.content_block;
+          if (block?.type === 'tool_use' && jsonTool !== undefined && block.name === jsonTool) {
+            jsonIndexes.add(event.index ?? -1);
+            return undefined;
+          }
           if (block?.type === 'tool_use') {
             const index = toolIndexes.size;
             toolIndexes.set(event.index ?? index, index);
             return { type: 'tool-call-delta', index, id: block.id ?? '', name: block.name ?? '', argumentsDelta: '' };
           }
-          if (block?.type === 'text' && block.text) return { type: 'text-delta', text: block.text };
+          if (block?.type === 'text' && block.text && jsonTool === undefined) return { type: 'text-delta', text: block.text };
           if (block?.type === 'thinking') {
             thinking.set(event.index ?? -1, { parts: block.thinking ? [block.thinking] : [], signature: block.signature ?? '' });
             return block.thinking ? { type: 'reasoning-delta', text: block.thinking } : undefined;
@@ -168,7 +178,7 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
           const parts: ModelStreamPart[] = [];
           if (event.usage) parts.push({ type: 'usage', usage: anthropicUsage(finalUsage(startUsage, event.usage), true) });
           const reason = event.delta?.stop_reason;
-          if (reason) parts.push({ type: 'finish', reason: anthropicFinishReason(reason), providerReason: reason });
+          if (reason) parts.push({ type: 'finish', reason: finishReason(reason, jsonTool), providerReason: reason });
           return parts;
         }
         case 'message_stop':
@@ -185,8 +195,13 @@ export function messageStream(events: ProviderEvents<MessageStreamEvent>): Provi
   };
 }
 
-/** Reads a non-streamed message as the same parts. */
-export function messageBodyStream(body: MessageBody): ProviderStream<MessageBody> {
+/** The finish reason; the forced call of the JSON tool is how a JSON reply ends: a stop. */
+function finishReason(reason: string, jsonTool: string | undefined): Exclude<FinishReason, 'aborted' | 'error'> {
+  return jsonTool !== undefined && reason === 'tool_use' ? 'stop' : anthropicFinishReason(reason);
+}
+
+/** Reads a non-streamed message as the same parts (`jsonTool` as for `messageStream`). */
+export function messageBodyStream(body: MessageBody, jsonTool?: string): ProviderStream<MessageBody> {
   return {
     events: [body],
     translate(message) {
@@ -197,13 +212,16 @@ export function messageBodyStream(body: MessageBody): ProviderStream<MessageBody
           if (block.type === 'thinking' && block.thinking) parts.push({ type: 'reasoning-delta', text: block.thinking });
           const reasoning = reasoningBlockPart(block, block.thinking ?? '');
           if (reasoning !== undefined) parts.push(reasoning);
-        } else if (block.type === 'text' && block.text) parts.push({ type: 'text-delta', text: block.text });
-        else if (block.type === 'tool_use') {
+        } else if (block.type === 'text' && block.text) {
+          if (jsonTool === undefined) parts.push({ type: 'text-delta', text: block.text });
+        } else if (block.type === 'tool_use' && jsonTool !== undefined && block.name === jsonTool) {
+          parts.push({ type: 'text-delta', text: JSON.stringify(block.input ?? {}) });
+        } else if (block.type === 'tool_use') {
           parts.push({ type: 'tool-call-delta', index: tools++, id: block.id ?? '', name: block.name ?? '', argumentsDelta: JSON.stringify(block.input ?? {}) });
         }
       }
       if (message.usage) parts.push({ type: 'usage', usage: anthropicUsage(message.usage, true) });
-      if (message.stop_reason) parts.push({ type: 'finish', reason: anthropicFinishReason(message.stop_reason), providerReason: message.stop_reason });
+      if (message.stop_reason) parts.push({ type: 'finish', reason: finishReason(message.stop_reason, jsonTool), providerReason: message.stop_reason });
       return parts;
     },
     end() {},

@@ -17,11 +17,15 @@ import {
 } from '@sluice/core';
 import { toModelError } from './anthropic-error.js';
 import { decodeAnthropicEvent } from './anthropic-event-decoder.js';
-import { toAnthropicPrompt, toAnthropicTools } from './anthropic-messages.js';
+import { toAnthropicPrompt } from './anthropic-messages.js';
+import { anthropicSettingsFields, refuseUnsupportedSettings } from './anthropic-settings.js';
 import { messageBodyStream, messageStream, type MessageBody, type MessageStreamEvent } from './anthropic-stream.js';
-import type { ChatTool } from './chat-tool.js';
 
-/** Options of `ChatAnthropic`; every one is optional. */
+/**
+ * Options of `ChatAnthropic`; every one is optional. The model settings (`temperature`,
+ * `maxTokens`, `topP`, `stop`, `tools`, `toolChoice`, `responseFormat`, `providerOptions`) are
+ * the model's defaults: a call's own override them one by one.
+ */
 export interface ChatAnthropicOptions extends ChatModelOptions, ProviderRequestOptions {
   /** The model. Default `claude-haiku-4-5`. */
   model?: string;
@@ -33,12 +37,9 @@ export interface ChatAnthropicOptions extends ChatModelOptions, ProviderRequestO
   client?: Anthropic;
   /** The most tokens to generate (`max_tokens`, which Anthropic requires). Default 4096. */
   maxTokens?: number;
-  temperature?: number;
   /** Extended thinking: streamed as reasoning deltas. Must be less than `maxTokens`. */
   thinking?: { budgetTokens: number };
-  /** Tools the model may call. */
-  tools?: readonly ChatTool[];
-  /** Extra request body fields, sent as they are. */
+  /** Extra request body fields, sent as they are (a call's `providerOptions.anthropic` goes after them). */
   extraBody?: Record<string, unknown>;
   /**
    * Fails the run with a retryable `stream_idle_timeout` when no event arrived for this long
@@ -61,6 +62,12 @@ export interface ChatAnthropicOptions extends ChatModelOptions, ProviderRequestO
  * const chat = new ChatAnthropic({ model: 'claude-haiku-4-5', maxTokens: 1024, callbacks: [new StreamingStdOutCallbackHandler()] });
  * const reply = await chat.invoke([new HumanMessage('Write me a song about sparkling water.')]);
  * console.log(reply.finishReason, reply.usage);
+ *
+ * // Per-call settings override the model's; JSON output is a forced `json_response` tool call.
+ * const { object } = await chat.stream('Weather in Paris?', {
+ *   temperature: 0,
+ *   responseFormat: { type: 'json-schema', schema: { type: 'object', properties: { celsius: { type: 'number' } }, required: ['celsius'] } },
+ * });
  * ```
  */
 export class ChatAnthropic extends ChatModel {
@@ -75,10 +82,8 @@ export class ChatAnthropic extends ChatModel {
   constructor(options: ChatAnthropicOptions = {}) {
     super(options);
     this.requests = resolveProviderRequestOptions(options, { packageName: 'sluice/anthropic', model: 'claude-haiku-4-5' });
+    // A bad maxTokens was refused by ChatModel's check of the defaults.
     const maxTokens = options.maxTokens ?? 4096;
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
-      throw new InvalidArgumentError({ argument: 'maxTokens', message: `[sluice/anthropic] maxTokens must be a whole number >= 1 (got ${String(options.maxTokens)})` });
-    }
     const budget = options.thinking?.budgetTokens;
     if (budget !== undefined && (!Number.isInteger(budget) || budget < 1 || budget >= maxTokens)) {
       throw new InvalidArgumentError({ argument: 'thinking.budgetTokens', message: `[sluice/anthropic] thinking.budgetTokens must be a whole number >= 1 and below maxTokens (${maxTokens})` });
@@ -86,6 +91,8 @@ export class ChatAnthropic extends ChatModel {
     this.model = this.requests.model;
     this.maxTokens = maxTokens;
     this.options = options;
+    // What Anthropic can never take is refused when the model is built, not at its first call.
+    refuseUnsupportedSettings(this.defaultSettings);
     this.client = options.client ?? ChatAnthropic.createClient(options);
   }
 
@@ -101,15 +108,15 @@ export class ChatAnthropic extends ChatModel {
 
   protected _stream(messages: readonly Message[], call: ModelCallOptions): AsyncIterable<ModelStreamPart> {
     const streaming = call.streaming;
-    const body = this.body(messages, streaming);
+    const { body, jsonTool } = this.body(messages, call);
     const client = this.client as unknown as { messages: { create(body: unknown, options: unknown): SdkStreamRequest<unknown> } };
     const requests = this.requests;
     const open = async (signal: AbortSignal): Promise<ProviderStream<never>> => {
       const request = client.messages.create(body, requests.requestOptions(signal));
-      if (!streaming) return messageBodyStream((await request) as MessageBody) as ProviderStream<never>;
+      if (!streaming) return messageBodyStream((await request) as MessageBody, jsonTool) as ProviderStream<never>;
       // The SDK sends the request; its body is decoded a network read at a time.
       const events = await sdkStreamEvents(request as SdkStreamRequest<MessageStreamEvent>, decodeAnthropicEvent as (event: ServerSentEvent, response: Response) => MessageStreamEvent | undefined);
-      return messageStream(events) as ProviderStream<never>;
+      return messageStream(events, jsonTool) as ProviderStream<never>;
     };
     return retryingProviderStream({
       provider: 'anthropic',
@@ -121,18 +128,21 @@ export class ChatAnthropic extends ChatModel {
     });
   }
 
-  private body(messages: readonly Message[], streaming: boolean): Record<string, unknown> {
+  /**
+   * The request body: the call's settings (the model's overridden by the call's) mapped onto
+   * Anthropic's fields, then `extraBody`, then the call's `providerOptions.anthropic`, as they are.
+   */
+  private body(messages: readonly Message[], call: ModelCallOptions): { body: Record<string, unknown>; jsonTool: string | undefined } {
     const options = this.options;
+    const { fields, jsonTool } = anthropicSettingsFields(call.settings, this.maxTokens, options.thinking?.budgetTokens);
     const prompt = toAnthropicPrompt(messages);
     if (prompt.messages.length === 0) {
       throw new InvalidArgumentError({ argument: 'messages', message: '[sluice/anthropic] Anthropic needs at least one user or assistant message besides the system prompt' });
     }
-    const body: Record<string, unknown> = { model: this.model, max_tokens: this.maxTokens, messages: prompt.messages };
-    if (streaming) body.stream = true;
+    const body: Record<string, unknown> = { model: this.model, ...fields, messages: prompt.messages };
+    if (call.streaming) body.stream = true;
     if (prompt.system !== undefined) body.system = prompt.system;
-    if (options.temperature !== undefined) body.temperature = options.temperature;
     if (options.thinking !== undefined) body.thinking = { type: 'enabled', budget_tokens: options.thinking.budgetTokens };
-    if (options.tools !== undefined && options.tools.length > 0) body.tools = toAnthropicTools(options.tools);
-    return { ...body, ...options.extraBody };
+    return { body: { ...body, ...options.extraBody, ...call.settings.providerOptions?.anthropic }, jsonTool };
   }
 }

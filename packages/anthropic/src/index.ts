@@ -13,5 +13,4 @@
  * ```
  */
 export { ChatAnthropic, type ChatAnthropicOptions } from './chat-anthropic.js';
-export type { ChatTool } from './chat-tool.js';
-export type { RetryOptions } from '@sluice/core';
+export type { ChatTool, RetryOptions } from '@sluice/core';

@@ -194,11 +194,6 @@ describe('ChatAnthropic options are checked', () => {
     }
   });
 
-  it('rejects a bad maxTokens and a thinking budget not below it', () => {
-    expect(() => new ChatAnthropic({ apiKey: 'k', maxTokens: 0 })).toThrow('maxTokens must be a whole number >= 1');
-    expect(() => new ChatAnthropic({ apiKey: 'k', maxTokens: 100, thinking: { budgetTokens: 100 } })).toThrow('below maxTokens');
-  });
-
   it('rejects tool-call arguments that are not JSON, and a prompt with only a system message', async () => {
     const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL });
     await expect(chat.invoke([new AIMessage({ content: '', toolCalls: [{ id: 't', name: 'f', arguments: '{oops' }] })])).rejects.toThrow('arguments are not JSON');
