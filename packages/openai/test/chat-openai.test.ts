@@ -190,6 +190,100 @@ describe('ChatOpenAI errors', () => {
   });
 });
 
+describe('ChatOpenAI per-call settings', () => {
+  const weatherSchema = { type: 'object', properties: { city: { type: 'string' }, celsius: { type: 'number' } }, required: ['city', 'celsius'], additionalProperties: false };
+  const lookup = { name: 'get_weather', description: 'Weather by city', parameters: { type: 'object', properties: { city: { type: 'string' } } } };
+
+  it('maps every setting onto a Chat Completions body, the call over the constructor, providerOptions.openai last', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, temperature: 1, maxTokens: 500, topP: 0.5, extraBody: { user: 'from-extra' } });
+    server.script({ text: '{"city":"Paris","celsius":18}' });
+    await chat.invoke('Weather in Paris as JSON', {
+      temperature: 0,
+      maxTokens: 64,
+      stop: ['END'],
+      seed: 7,
+      tools: [lookup],
+      toolChoice: { name: 'get_weather' },
+      responseFormat: { type: 'json-schema', name: 'weather', description: 'The weather', schema: weatherSchema, strict: true },
+      providerOptions: { openai: { user: 'u-1', logprobs: true }, anthropic: { top_k: 5 } },
+    });
+    expect(server.requests[0]?.body).toMatchObject({
+      temperature: 0,
+      max_completion_tokens: 64,
+      top_p: 0.5,
+      stop: ['END'],
+      seed: 7,
+      tools: [{ type: 'function', function: { name: 'get_weather' } }],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      response_format: { type: 'json_schema', json_schema: { name: 'weather', description: 'The weather', schema: weatherSchema, strict: true } },
+      user: 'u-1',
+      logprobs: true,
+    });
+    expect(server.requests[0]?.body).not.toHaveProperty('top_k');
+  });
+
+  it('maps every setting the Responses API has onto its body (max_output_tokens, tool_choice, text.format)', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses', temperature: 1 });
+    server.script({ text: '{"city":"Paris","celsius":18}' }, { text: '{}' });
+    await chat.invoke('Weather in Paris as JSON', {
+      temperature: 0.3,
+      maxTokens: 64,
+      topP: 0.9,
+      tools: [lookup],
+      toolChoice: 'required',
+      responseFormat: { type: 'json-schema', name: 'weather', schema: weatherSchema },
+      providerOptions: { openai: { store: false } },
+    });
+    expect(server.requests[0]?.body).toMatchObject({
+      temperature: 0.3,
+      max_output_tokens: 64,
+      top_p: 0.9,
+      tools: [{ type: 'function', name: 'get_weather' }],
+      tool_choice: 'required',
+      text: { format: { type: 'json_schema', name: 'weather', schema: weatherSchema } },
+      store: false,
+    });
+    await chat.invoke('Hi as JSON', { toolChoice: { name: 'get_weather' }, tools: [lookup], responseFormat: { type: 'json' } });
+    expect(server.requests[1]?.body).toMatchObject({ tool_choice: { type: 'function', name: 'get_weather' }, text: { format: { type: 'json_object' } }, temperature: 1 });
+  });
+
+  it("sends json mode as response_format json_object on Chat Completions, and text (the default) as nothing", async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, responseFormat: { type: 'json' } });
+    server.script({ text: '{"ok":true}' }, { text: 'plain' });
+    const result = await chat.stream('JSON please');
+    expect(result.object).toEqual({ ok: true });
+    expect(server.requests[0]?.body).toMatchObject({ response_format: { type: 'json_object' } });
+    await chat.stream('Now plain text', { responseFormat: { type: 'text' } });
+    expect(server.requests[1]?.body).not.toHaveProperty('response_format');
+  });
+
+  it('sends a zod-shaped schema as its toJSONSchema() and validates the reply with its safeParse()', async () => {
+    const schema = {
+      safeParse: (value: unknown) =>
+        typeof (value as { celsius?: unknown }).celsius === 'number'
+          ? { success: true as const, data: value as { celsius: number } }
+          : { success: false as const, error: { issues: [{ path: ['celsius'], message: 'expected number' }] } },
+      toJSONSchema: () => ({ type: 'object', properties: { celsius: { type: 'number' } } }),
+    };
+    server.script({ text: '{"celsius":18}' });
+    const result = await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL }).stream('Temperature?', { responseFormat: { type: 'json-schema', schema } });
+    expect(result.object?.celsius).toBe(18);
+    expect(server.requests[0]?.body).toMatchObject({
+      response_format: { type: 'json_schema', json_schema: { name: 'response', schema: { type: 'object', properties: { celsius: { type: 'number' } } } } },
+    });
+  });
+
+  it('refuses stop and seed on the Responses API, which has neither, before any request', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses' });
+    const stop = await chat.invoke('Hi', { stop: ['END'] }).catch((caught: unknown) => caught);
+    expect(InvalidArgumentError.isInstance(stop)).toBe(true);
+    expect(stop).toMatchObject({ argument: 'stop', message: expect.stringContaining('the Responses API has no stop sequences') });
+    const seed = await chat.invoke('Hi', { seed: 1 }).catch((caught: unknown) => caught);
+    expect(seed).toMatchObject({ code: 'invalid_argument', argument: 'seed' });
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
 describe('ChatOpenAI options are checked', () => {
   it('refuses to start without an API key, saying where one comes from', () => {
     const saved = process.env.OPENAI_API_KEY;
