@@ -12,4 +12,9 @@ describeProviderConformance({
     return typeof content === 'string' ? content : undefined;
   },
   midStreamErrorCode: 'overloaded',
+  supports: { perCallSettings: true },
+  settingsOf: (body) => {
+    const wire = body as { temperature?: number; max_tokens?: number };
+    return { temperature: wire.temperature, maxTokens: wire.max_tokens };
+  },
 });

@@ -101,7 +101,30 @@ interface MessagesContext {
   body: Record<string, unknown>;
 }
 
-function context(body: Record<string, unknown>, reply: FakeAnthropicReply, sequence: number): MessagesContext {
+/**
+ * The reply as a request whose `tool_choice` forces a tool (`tool`, or `any`: the first tool)
+ * gets it: a model made to call a tool cannot answer in text, so a scripted text-only reply whose
+ * text is a JSON object is sent as that tool's input, in the text's chunks (how a test scripts
+ * the JSON a forced `json_response`-style tool returns). Any other reply is sent as scripted.
+ */
+function forcedToolReply(body: Record<string, unknown>, reply: FakeAnthropicReply): FakeAnthropicReply {
+  const choice = body.tool_choice as { type?: unknown; name?: unknown } | undefined;
+  const tools = Array.isArray(body.tools) ? (body.tools as { name?: unknown }[]) : [];
+  const name = choice?.type === 'tool' ? choice.name : choice?.type === 'any' ? tools[0]?.name : undefined;
+  if (typeof name !== 'string' || reply.text === undefined || (reply.toolCalls ?? []).length > 0) return reply;
+  const chunks = typeof reply.text === 'string' ? [reply.text] : [...reply.text];
+  const text = chunks.join('');
+  try {
+    const input: unknown = JSON.parse(text);
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return reply;
+  } catch {
+    return reply;
+  }
+  return { ...reply, text: undefined, toolCalls: [{ name, arguments: text, chunks }] };
+}
+
+function context(body: Record<string, unknown>, scripted: FakeAnthropicReply, sequence: number): MessagesContext {
+  const reply = forcedToolReply(body, scripted);
   return {
     id: `msg_sluice${String(sequence).padStart(16, '0')}`,
     model: reply.model ?? (typeof body.model === 'string' ? body.model : 'claude-haiku-4-5'),

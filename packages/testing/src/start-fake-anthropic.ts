@@ -51,7 +51,9 @@ const anthropicWire: ProviderWire = {
  * with `thinking` on, the assistant turn that called the tools whose results end the request
  * does not start with its `thinking` (or `redacted_thinking`) block, or a thinking block sent
  * back has no signature; and when `tool_choice` comes without `tools`, names a tool the request
- * does not declare, or forces tool use (`any`, `tool`) with `thinking` on. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
+ * does not declare, or forces tool use (`any`, `tool`) with `thinking` on. When `tool_choice`
+ * forces a tool, a scripted text-only reply whose text is a JSON object is sent as that tool's
+ * input (in the text's chunks), as a model made to call it would. Replies may add Anthropic-only fields (`FakeAnthropicReply`):
  * `redactedThinking` blocks, the classic `message_delta` usage (`messageDeltaUsage:
  * 'output-only'`) and cache writes.
  *

@@ -108,6 +108,21 @@ describe('startFakeAnthropic', () => {
     }
   });
 
+  it('sends a text-only reply that is a JSON object as the forced tool\'s input, in its chunks, when tool_choice forces a tool', async () => {
+    const tools = [{ name: 'json_response', input_schema: { type: 'object' } }];
+    const forced = { tools, tool_choice: { type: 'tool', name: 'json_response' } };
+    server.script({ text: ['{"city":', '"Paris"}'] }, { text: '{"ok":true}' }, { text: 'not JSON' });
+    const events = parseSse((await post(`${server.url}/v1/messages`, body(forced), apiKey)).text).map((event) => JSON.parse(event.data) as Record<string, unknown>);
+    expect(events.filter((event) => event.type === 'content_block_start').map((event) => (event.content_block as { type: string; name?: string }).name)).toEqual(['json_response']);
+    const pieces = events.filter((event) => event.type === 'content_block_delta').map((event) => (event.delta as { partial_json: string }).partial_json);
+    expect(pieces.filter((piece) => piece !== '')).toEqual(['{"city":', '"Paris"}']);
+    const message = JSON.parse((await post(`${server.url}/v1/messages`, body({ ...forced, stream: false }), apiKey)).text) as Record<string, unknown>;
+    expect(message).toMatchObject({ stop_reason: 'tool_use', content: [{ type: 'tool_use', name: 'json_response', input: { ok: true } }] });
+    // Text that is no JSON object is sent as scripted.
+    const plain = JSON.parse((await post(`${server.url}/v1/messages`, body({ ...forced, stream: false }), apiKey)).text) as Record<string, unknown>;
+    expect(plain).toMatchObject({ stop_reason: 'end_turn', content: [{ type: 'text', text: 'not JSON' }] });
+  });
+
   it('ends a reply on a stop sequence with stop_reason stop_sequence and the sequence, streamed or not', async () => {
     server.script({ text: 'one two', stopSequence: 'END' }, { text: 'one two', stopSequence: 'END' });
     const events = parseSse((await post(`${server.url}/v1/messages`, body({ stop_sequences: ['END'] }), apiKey)).text);
