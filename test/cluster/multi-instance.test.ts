@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { ChatHistoryStore, dropChatHistoryTables } from '@sluice/kysely';
-import type { FinishEvent, StreamEvent } from '@sluice/core';
+import { textOf, type FinishEvent, type StreamEvent } from '@sluice/core';
 import { Redis } from 'ioredis';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -235,7 +235,7 @@ describe.each(['postgres', 'redis'] as const)('three instances with the %s hub',
       expect(response.status).toBe(200);
       let finish: FinishEvent | undefined;
       await readStream(response, (event) => void (event.type === 'finish' && (finish = event)), new AbortController().signal);
-      const reply = (finish as FinishEvent | undefined)?.message.content ?? '';
+      const reply = textOf((finish as FinishEvent | undefined)?.message.content ?? '');
       expect(reply.startsWith(`I was sent ${2 * turn + 1} messages.`)).toBe(true);
       // Right after the finish frame, on whichever instance: the reply is in the history.
       const history = await fetch(`${pick().url}/conversations/${conversationId}`, { headers: auth });

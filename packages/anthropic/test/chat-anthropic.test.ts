@@ -201,3 +201,46 @@ describe('ChatAnthropic options are checked', () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe('ChatAnthropic content parts', () => {
+  const png = 'iVBORw0KGgo=';
+  const pdf = 'JVBERi0xLjQ=';
+
+  it('sends parts as text, image (base64 or url source) and document blocks; a data: URL goes as base64', async () => {
+    await new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL }).invoke([
+      new HumanMessage([
+        { type: 'text', text: 'Compare these.' },
+        { type: 'image', url: 'https://example.com/cat.png' },
+        { type: 'image', data: png, mediaType: 'image/png' },
+        { type: 'image', url: `data:image/jpeg;base64,${png}` },
+        { type: 'file', data: pdf, mediaType: 'application/pdf', filename: 'report.pdf' },
+        { type: 'file', url: 'https://example.com/a.pdf', mediaType: 'application/pdf' },
+      ]),
+    ]);
+    expect(server.requests[0]?.body).toMatchObject({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Compare these.' },
+            { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+            { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: png } },
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf }, title: 'report.pdf' },
+            { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('refuses a part Anthropic cannot take, naming it, before any request', async () => {
+    const chat = new ChatAnthropic({ apiKey: 'k', baseURL: server.baseURL });
+    const csv = new HumanMessage([{ type: 'text', text: 'Sum it' }, { type: 'file', data: 'YSxi', mediaType: 'text/csv' }]);
+    const refused = await chat.invoke([csv]).catch((caught: unknown) => caught);
+    expect(InvalidArgumentError.isInstance(refused)).toBe(true);
+    expect(refused).toMatchObject({ argument: 'messages[0].content[1]', message: expect.stringContaining('Anthropic takes PDF documents (application/pdf) only') });
+    await expect(chat.invoke([new HumanMessage([{ type: 'image', data: 'AAAA', mediaType: 'image/bmp' }])])).rejects.toThrow('is a image/bmp image');
+    expect(server.requests).toHaveLength(0);
+  });
+});

@@ -2,7 +2,7 @@ import { resolveCallSettings, type CallSettings } from './call-settings.js';
 import type { CallbackHandler, HandlerErrorListener } from './callback-handler.js';
 import { ChatStream, type ModelCallOptions } from './chat-stream.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
-import { HumanMessage, type AIMessage, type Message } from './messages.js';
+import { HumanMessage, type AIMessage, type Message, type Role } from './messages.js';
 import type { ModelStreamPart } from './stream-event.js';
 
 /**
@@ -73,14 +73,47 @@ function toMessages(input: ChatInput): readonly Message[] {
         message: `[sluice/core] messages[${index}].role must be one of system, user, assistant, tool`,
       });
     }
-    if (typeof candidate.content !== 'string') {
+    if (typeof candidate.content === 'string') return;
+    if (!Array.isArray(candidate.content)) {
       throw new InvalidArgumentError({
         argument: `messages[${index}].content`,
-        message: `[sluice/core] messages[${index}].content must be a string`,
+        message: `[sluice/core] messages[${index}].content must be a string or an array of content parts`,
       });
     }
+    candidate.content.forEach((part: unknown, position) => checkPart(part, `messages[${index}].content[${position}]`, candidate.role as Role));
   });
   return input;
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+/** Throws unless `part` is a well-formed `ContentPart` a message of `role` may carry. */
+function checkPart(part: unknown, argument: string, role: Role): void {
+  const refuse = (problem: string): never => {
+    throw new InvalidArgumentError({ argument, message: `[sluice/core] ${argument} ${problem}` });
+  };
+  if (part === null || typeof part !== 'object') refuse('must be a content part object ({ type: "text" | "image" | "file", ... })');
+  const candidate = part as Record<string, unknown>;
+  switch (candidate.type) {
+    case 'text':
+      if (!isText(candidate.text)) refuse('is a text part without a string `text`');
+      return;
+    case 'image':
+    case 'file': {
+      if (role !== 'user') refuse(`is an ${String(candidate.type)} part in a ${role} message: image and file parts go in user messages`);
+      const hasUrl = isText(candidate.url) && candidate.url !== '';
+      const hasData = isText(candidate.data) && candidate.data !== '';
+      if (hasUrl === hasData) refuse(`is an ${String(candidate.type)} part that needs exactly one of a non-empty \`url\` or base64 \`data\``);
+      if (candidate.mediaType !== undefined && !isText(candidate.mediaType)) refuse('has a `mediaType` that is not a string');
+      if ((hasData || candidate.type === 'file') && !isText(candidate.mediaType)) refuse(`is an ${String(candidate.type)} part without a \`mediaType\` (e.g. "image/png", "application/pdf")`);
+      if (candidate.filename !== undefined && !isText(candidate.filename)) refuse('has a `filename` that is not a string');
+      return;
+    }
+    default:
+      refuse(`has an unknown type ${JSON.stringify(candidate.type) ?? 'undefined'}: expected "text", "image" or "file"`);
+  }
 }
 
 /**
@@ -94,7 +127,7 @@ function toMessages(input: ChatInput): readonly Message[] {
  *   readonly provider = 'echo';
  *   readonly model = 'echo-1';
  *   protected async *_stream(messages: readonly Message[]) {
- *     yield { type: 'text-delta', text: messages.at(-1)?.content ?? '' } as const;
+ *     yield { type: 'text-delta', text: textOf(messages.at(-1)?.content ?? '') } as const;
  *   }
  * }
  * const reply = await new EchoModel().invoke('Hello!');

@@ -3,7 +3,7 @@ import type { ModelCallOptions } from './chat-stream.js';
 import { delay } from './delay.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { ModelError } from './errors/model-error.js';
-import type { Message } from './messages.js';
+import { textOf, type Message } from './messages.js';
 import type { ModelStreamPart } from './stream-event.js';
 
 /** A tool call the fake model streams after its text. */
@@ -61,7 +61,8 @@ The happiest drink that I have ever found.`;
 
 /** The default reply: a song when asked for one, otherwise a short deterministic answer. */
 export function defaultFakeReply(messages: readonly Message[]): string {
-  const prompt = [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+  const last = [...messages].reverse().find((message) => message.role === 'user');
+  const prompt = last === undefined ? '' : textOf(last.content);
   if (/\bsong\b/i.test(prompt)) return sparklingWaterSong;
   return `This is sluice's built-in model, happy to help. You said: "${prompt}". It streams this reply token by token, deterministically, so examples and tests run without an API key. Set a provider's API key to talk to a real model.`;
 }
@@ -76,7 +77,7 @@ export function tokenize(text: string): string[] {
 
 function countWords(messages: readonly Message[]): number {
   let count = 0;
-  for (const message of messages) count += tokenize(message.content).length;
+  for (const message of messages) count += tokenize(textOf(message.content)).length;
   return count;
 }
 

@@ -47,12 +47,18 @@ export {
   AIMessage,
   HumanMessage,
   SystemMessage,
+  textOf,
   ToolMessage,
+  type ContentPart,
+  type FilePart,
+  type ImagePart,
   type Message,
   type MessageChunk,
+  type MessageContent,
   type MessageFields,
   type ReasoningBlock,
   type Role,
+  type TextPart,
   type ToolCall,
 } from './messages.js';
 export {

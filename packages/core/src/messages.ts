@@ -23,12 +23,63 @@ export type ReasoningBlock =
   | { type: 'redacted'; data: string };
 
 /**
+ * A piece of a message's content, for messages that carry more than text: text, an image (by URL
+ * or as base64 data) or a file (a PDF, by URL or as base64 data). Image and file parts go in user
+ * messages; each provider adapter says which it takes and refuses the others before any request
+ * (see its README).
+ *
+ * @example
+ * ```ts
+ * const parts: ContentPart[] = [
+ *   { type: 'text', text: 'What is in this picture?' },
+ *   { type: 'image', data: pngBase64, mediaType: 'image/png' },
+ * ];
+ * ```
+ */
+export type ContentPart = TextPart | ImagePart | FilePart;
+
+/** Text, as a part of a message's content. */
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+/**
+ * An image: at a URL the provider fetches (`https:` or a `data:` URL), or inline as base64
+ * `data` with its `mediaType` (`image/png`, `image/jpeg`, `image/gif`, `image/webp`).
+ */
+export type ImagePart = { type: 'image'; url: string; mediaType?: string } | { type: 'image'; data: string; mediaType: string };
+
+/**
+ * A document (`mediaType: 'application/pdf'` is what providers take): inline as base64 `data`,
+ * or at a URL, with an optional file name.
+ */
+export type FilePart =
+  | { type: 'file'; data: string; mediaType: string; filename?: string }
+  | { type: 'file'; url: string; mediaType: string; filename?: string };
+
+/** A message's content: text, or a list of parts (user messages with images or files). */
+export type MessageContent = string | ContentPart[];
+
+/**
+ * The text of a message's content: the string itself, or its text parts joined (images and
+ * files have no text). Use it wherever code needs a message as text.
+ */
+export function textOf(content: MessageContent): string {
+  if (typeof content === 'string') return content;
+  let text = '';
+  for (const part of content) if (part.type === 'text') text += part.text;
+  return text;
+}
+
+/**
  * A chat message: a plain, JSON-serialisable object. `HumanMessage`, `SystemMessage`,
  * `AIMessage` and `ToolMessage` are thin constructors for it.
  */
 export interface Message {
   role: Role;
-  content: string;
+  /** Text, or a list of parts (see `ContentPart`). Assistant messages a run produces carry text. */
+  content: MessageContent;
   /** Optional author name (OpenAI's `name`). */
   name?: string;
   /** Tool calls the assistant asked for. */
@@ -52,16 +103,19 @@ export interface Message {
 /** Fields a message constructor accepts besides its content. */
 export type MessageFields = Omit<Message, 'role'>;
 
-function fieldsOf(input: string | MessageFields): MessageFields {
-  return typeof input === 'string' ? { content: input } : input;
+function fieldsOf(input: MessageContent | MessageFields): MessageFields {
+  return typeof input === 'string' || Array.isArray(input) ? { content: input } : input;
 }
 
-/** A user's message: `new HumanMessage('Hello!')`. */
+/**
+ * A user's message: `new HumanMessage('Hello!')`, or with parts:
+ * `new HumanMessage([{ type: 'text', text: 'What is this?' }, { type: 'image', url }])`.
+ */
 export class HumanMessage implements Message {
   readonly role = 'user' as const;
-  content: string;
+  content: MessageContent;
   name?: string;
-  constructor(input: string | MessageFields) {
+  constructor(input: MessageContent | MessageFields) {
     const fields = fieldsOf(input);
     this.content = fields.content;
     if (fields.name !== undefined) this.name = fields.name;
@@ -71,13 +125,13 @@ export class HumanMessage implements Message {
 /** A system prompt: `new SystemMessage('You are terse.')`. */
 export class SystemMessage implements Message {
   readonly role = 'system' as const;
-  content: string;
-  constructor(input: string | MessageFields) {
+  content: MessageContent;
+  constructor(input: MessageContent | MessageFields) {
     this.content = fieldsOf(input).content;
   }
 }
 
-/** An assistant message: the result of `invoke()`, or a prior turn you send back. */
+/** An assistant message: the result of `invoke()`, or a prior turn you send back. Its content is text. */
 export class AIMessage implements Message {
   readonly role = 'assistant' as const;
   content: string;
@@ -88,7 +142,7 @@ export class AIMessage implements Message {
   usage?: Usage;
   constructor(input: string | MessageFields) {
     const fields = fieldsOf(input);
-    this.content = fields.content;
+    this.content = textOf(fields.content);
     if (fields.toolCalls !== undefined) this.toolCalls = fields.toolCalls;
     if (fields.reasoning !== undefined) this.reasoning = fields.reasoning;
     if (fields.reasoningBlocks !== undefined) this.reasoningBlocks = fields.reasoningBlocks;
@@ -97,13 +151,13 @@ export class AIMessage implements Message {
   }
 }
 
-/** The answer to a tool call: `new ToolMessage({ content: '42', toolCallId: 'call_1' })`. */
+/** The answer to a tool call: `new ToolMessage({ content: '42', toolCallId: 'call_1' })`. Its content is text. */
 export class ToolMessage implements Message {
   readonly role = 'tool' as const;
   content: string;
   toolCallId: string;
   constructor(fields: MessageFields & { toolCallId: string }) {
-    this.content = fields.content;
+    this.content = textOf(fields.content);
     this.toolCallId = fields.toolCallId;
   }
 }

@@ -12,9 +12,11 @@ import {
   SystemMessage,
   ToolMessage,
   sparklingWaterSong,
+  textOf,
   tokenize,
   type CallbackHandler,
   type ChatResult,
+  type ContentPart,
   type Message,
   type ModelStreamPart,
   type StreamEvent,
@@ -58,8 +60,44 @@ describe('ChatModel input', () => {
     expect(() => model.stream([])).toThrowError(InvalidArgumentError);
     expect(() => model.stream([{ role: 'robot', content: 'x' } as never])).toThrowError(/messages\[0\]\.role must be one of/);
     expect(() => model.stream([new HumanMessage('ok'), { role: 'user', content: 7 } as never])).toThrowError(
-      /messages\[1\]\.content must be a string/,
+      /messages\[1\]\.content must be a string or an array of content parts/,
     );
+  });
+
+  it('accepts content parts and reads the prompt with textOf: the fake model answers the text parts', async () => {
+    const parts: ContentPart[] = [
+      { type: 'text', text: 'What is ' },
+      { type: 'image', data: 'iVBORw0KGgo=', mediaType: 'image/png' },
+      { type: 'text', text: 'in this picture?' },
+    ];
+    expect(textOf(parts)).toBe('What is in this picture?');
+    expect(textOf('plain')).toBe('plain');
+    const result = await new FakeChatModel({ rate: 0 }).invoke([new HumanMessage(parts)]);
+    expect(result.content).toContain('You said: "What is in this picture?"');
+  });
+
+  it('rejects a malformed content part, naming the message and the part', () => {
+    const user = (content: unknown): Message => ({ role: 'user', content }) as Message;
+    const refused = (message: Message): InvalidArgumentError => {
+      try {
+        model.stream([new HumanMessage('ok'), message]);
+      } catch (error) {
+        if (InvalidArgumentError.isInstance(error)) return error;
+        throw error;
+      }
+      throw new Error('expected an InvalidArgumentError');
+    };
+    expect(refused(user([{ type: 'text', text: 'a' }, { type: 'video', url: 'x' }]))).toMatchObject({
+      argument: 'messages[1].content[1]',
+      message: expect.stringContaining('messages[1].content[1] has an unknown type "video"'),
+    });
+    expect(refused(user([{ type: 'text' }])).argument).toBe('messages[1].content[0]');
+    expect(refused(user([{ type: 'image', data: 'AAAA' }])).message).toMatch(/without a `mediaType`/);
+    expect(refused(user([{ type: 'image', mediaType: 'image/png' }])).message).toMatch(/exactly one of a non-empty `url` or base64 `data`/);
+    expect(refused(user([{ type: 'file', url: 'https://example.com/a.pdf' }])).message).toMatch(/without a `mediaType`/);
+    expect(refused(user([null])).message).toMatch(/must be a content part object/);
+    expect(refused({ role: 'system', content: [{ type: 'image', url: 'https://example.com/a.png' }] }).message).toMatch(/image and file parts go in user messages/);
+    expect(refused(user({ type: 'text', text: 'not a list' })).argument).toBe('messages[1].content');
   });
 
   it('rejects a negative rate', () => {

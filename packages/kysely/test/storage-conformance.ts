@@ -169,6 +169,29 @@ export function describeStorageConformance(fixture: DatabaseFixture): void {
       await handler.close();
     });
 
+    test('a message with content parts (text, image, file) is stored verbatim and reads back equal', async () => {
+      const handler = handlerOn(db);
+      const model = new FakeChatModel({ responses: ['A cat.'], callbacks: [handler] });
+      const conversationId = `conv-${prefix}-parts`;
+      const question = new HumanMessage([
+        { type: 'text', text: 'What is this? \u0000 🚀' },
+        { type: 'image', url: 'https://example.com/cat.png' },
+        { type: 'image', data: 'iVBORw0KGgo=', mediaType: 'image/png' },
+        { type: 'file', data: 'JVBERi0xLjQ=', mediaType: 'application/pdf', filename: 'report.pdf' },
+      ]);
+      await model.invoke([new SystemMessage('Be brief.'), question], { conversationId });
+      const stored = await store.messages(conversationId);
+      expect(stored.map((message) => message.content)).toEqual(['Be brief.', question.content, 'A cat.']);
+      const rows = (await db
+        .selectFrom(tableNames(prefix).messages)
+        .select(['content_encoding'])
+        .where('conversation_id', '=', conversationId)
+        .orderBy('position')
+        .execute()) as { content_encoding: string }[];
+      expect(rows.map((row) => row.content_encoding)).toEqual(['text', 'parts', 'text']);
+      await handler.close();
+    });
+
     test('metadata.historyLength marks the stored history, even when a failed reply is left out of it', async () => {
       const handler = handlerOn(db);
       const conversationId = `conv-${prefix}-history-length`;

@@ -309,3 +309,65 @@ describe('ChatOpenAI options are checked', () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe('ChatOpenAI content parts', () => {
+  const png = 'iVBORw0KGgo=';
+  const pdf = 'JVBERi0xLjQ=';
+  const question = new HumanMessage([
+    { type: 'text', text: 'Compare these.' },
+    { type: 'image', url: 'https://example.com/cat.png' },
+    { type: 'image', data: png, mediaType: 'image/png' },
+    { type: 'file', data: pdf, mediaType: 'application/pdf', filename: 'report.pdf' },
+  ]);
+
+  it('sends parts to Chat Completions as text, image_url (base64 as a data: URL) and file parts', async () => {
+    await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL }).invoke([new SystemMessage('Be brief.'), question]);
+    expect(server.requests[0]?.body).toMatchObject({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Compare these.' },
+            { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+            { type: 'file', file: { file_data: `data:application/pdf;base64,${pdf}`, filename: 'report.pdf' } },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('sends parts to the Responses API as input_text, input_image and input_file (by data or URL)', async () => {
+    const withUrl = new HumanMessage([{ type: 'file', url: 'https://example.com/a.pdf', mediaType: 'application/pdf' }]);
+    await new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api: 'responses' }).invoke([question, new AIMessage('Done.'), withUrl]);
+    expect(server.requests[0]?.body).toMatchObject({
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'Compare these.' },
+            { type: 'input_image', image_url: 'https://example.com/cat.png', detail: 'auto' },
+            { type: 'input_image', image_url: `data:image/png;base64,${png}`, detail: 'auto' },
+            { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}`, filename: 'report.pdf' },
+          ],
+        },
+        { role: 'assistant', content: 'Done.' },
+        { role: 'user', content: [{ type: 'input_file', file_url: 'https://example.com/a.pdf' }] },
+      ],
+    });
+  });
+
+  it('refuses a part OpenAI cannot take, naming it, before any request', async () => {
+    const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL });
+    const text = new HumanMessage([{ type: 'file', data: 'aGVsbG8=', mediaType: 'text/plain', filename: 'a.txt' }]);
+    const refused = await chat.invoke([text]).catch((caught: unknown) => caught);
+    expect(InvalidArgumentError.isInstance(refused)).toBe(true);
+    expect(refused).toMatchObject({ argument: 'messages[0].content[0]', message: expect.stringContaining('OpenAI takes PDF files (application/pdf) only') });
+    const byUrl = new HumanMessage([{ type: 'file', url: 'https://example.com/a.pdf', mediaType: 'application/pdf' }]);
+    await expect(chat.invoke([byUrl])).rejects.toThrow('Chat Completions takes files as base64 `data` only');
+    const tiff = new HumanMessage([{ type: 'image', data: 'AAAA', mediaType: 'image/tiff' }]);
+    await expect(chat.invoke([tiff])).rejects.toThrow('is a image/tiff image');
+    expect(server.requests).toHaveLength(0);
+  });
+});
