@@ -6,7 +6,11 @@ import { resumePolicy, type ResumeOptions } from './resume-options.js';
 
 /** What `streamChat` sends and how it keeps the stream alive. */
 export interface StreamChatOptions extends ConnectionOptions, ChatRunCallbacks {
-  /** The new messages of this turn (at least one); the server prepends the conversation's history. */
+  /**
+   * The new messages of this turn (at least one); the server prepends the conversation's
+   * history. A user message's content may be a list of parts (text, image, file: core's
+   * `ContentPart`), within the server's limits.
+   */
   messages: readonly Message[];
   /** The conversation to continue. Default: the server starts a new one (see `chat.conversationId`). */
   conversationId?: string;
@@ -46,8 +50,11 @@ function checkMessages(messages: unknown): void {
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw invalidArgument(`messages[${index}].role must be 'system', 'user', 'assistant' or 'tool', got ${describeValue(role)}`);
     }
-    if (typeof content !== 'string') {
-      throw invalidArgument(`messages[${index}].content must be a string, got ${describeValue(content)}`);
+    // The server checks each part (its type, fields and limits) and answers 400 naming it.
+    if (typeof content !== 'string' && !(Array.isArray(content) && content.length > 0)) {
+      throw invalidArgument(
+        `messages[${index}].content must be a string or a non-empty array of content parts such as [{ type: 'text', text: 'Hi' }], got ${describeValue(content)}`,
+      );
     }
   });
 }

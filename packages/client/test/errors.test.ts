@@ -118,6 +118,7 @@ describe('bad input', () => {
     ['no messages', { baseURL: 'http://127.0.0.1:1/api' }, /messages must be a non-empty array/],
     ['empty messages', { baseURL: 'http://127.0.0.1:1/api', messages: [] }, /messages must be a non-empty array .*got an empty array/],
     ['a message without content', { baseURL: 'http://127.0.0.1:1/api', messages: [{ role: 'user' }] }, /messages\[0\]\.content must be a string/],
+    ['a message with an empty list of parts', { baseURL: 'http://127.0.0.1:1/api', messages: [{ role: 'user', content: [] }] }, /messages\[0\]\.content must be a string or a non-empty array of content parts/],
     ['an unknown role', { baseURL: 'http://127.0.0.1:1/api', messages: [{ role: 'human', content: 'x' }] }, /messages\[0\]\.role must be 'system', 'user', 'assistant' or 'tool', got "human"/],
     ['no baseURL', { messages }, /baseURL must be a URL string/],
     ['a baseURL that is not a URL', { baseURL: 'http://local host/api', messages }, /baseURL "http:\/\/local host\/api" is not a URL/],

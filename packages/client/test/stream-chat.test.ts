@@ -1,7 +1,8 @@
-import { SluiceError } from '@sluice/core';
+import { SluiceError, type ContentPart } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConversation, streamChat, SluiceClientError, type ChatStatus, type FetchFunction } from '../src/index.js';
 import { collect, ProtocolServer } from './protocol-server.js';
+import { realServerFixture } from './server-fixtures.ts';
 
 let server: ProtocolServer;
 let baseURL: string;
@@ -231,5 +232,23 @@ describe('streamChat', () => {
       console.error = original;
     }
     expect(errors).toContain('[sluice/client] onStatusChange threw');
+  });
+});
+
+describe('streamChat with content parts', () => {
+  it('sends a user message of parts (text, image) to a real @sluice/http server, which keeps them in the conversation', async () => {
+    const real = await realServerFixture.start();
+    try {
+      const content: ContentPart[] = [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image', data: 'iVBORw0KGgo=', mediaType: 'image/png' },
+      ];
+      const chat = streamChat({ baseURL: real.baseURL, messages: [{ role: 'user', content }], model: 'quick' });
+      expect(await chat.done).toMatchObject({ text: 'Hello, world!', finishReason: 'stop' });
+      const conversation = await getConversation(real.baseURL, chat.conversationId as string);
+      expect(conversation.messages[0]).toEqual({ role: 'user', content });
+    } finally {
+      await real.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CallbackHandler, ChatModel, ChatResult, ExpiredRun, FinishEvent, Message, RunHub, SerializedError, StreamEvent } from '@sluice/core';
+import type { CallbackHandler, ChatModel, ChatResult, ExpiredRun, FinishEvent, Message, MessageContent, RunHub, SerializedError, StreamEvent } from '@sluice/core';
 import { InvalidArgumentError, MemoryRunHub } from '@sluice/core';
-import { parseChatRequest, isValidId, type ChatRequest } from './chat-request.js';
+import { chatRequestSchemaWith, parseChatRequest, isValidId, type ChatRequest } from './chat-request.js';
 import { MemoryConversations, type ChatStorage } from './chat-storage.js';
 import { HttpError, notFound } from './http-error.js';
 import { readJsonBody } from './read-json-body.js';
@@ -32,8 +32,18 @@ export interface ChatHandlerOptions {
    * Default `continue` with storage, `abort` without.
    */
   disconnect?: 'continue' | 'abort';
-  /** Largest accepted request body. Default 1 MiB. */
+  /**
+   * Largest accepted request body. Default 1 MiB: raise it with `maxPartBytes` to accept
+   * images and files (a body past it is refused with 413 before it is parsed).
+   */
   maxBodyBytes?: number;
+  /** Most content parts in one message of `POST /chat`. Default 10; past it a 400 `invalid_request`. */
+  maxParts?: number;
+  /**
+   * Most base64 characters of image and file `data` in one `POST /chat`, all parts together.
+   * Default 4 MiB; past it a 400 `invalid_request` naming the part.
+   */
+  maxPartBytes?: number;
   /** How long a client may take to send its body. Default 10 s. */
   bodyTimeoutMs?: number;
   /** Live runs a principal may have at once, across every instance sharing the hub. Default 4. */
@@ -150,6 +160,7 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
   const memory = storage === undefined ? new MemoryConversations() : undefined;
   const disconnect = options.disconnect ?? (storage === undefined ? 'abort' : 'continue');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const requestSchema = chatRequestSchemaWith({ maxParts: options.maxParts, maxPartBytes: options.maxPartBytes });
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
   const maxConcurrentRuns = options.maxConcurrentRuns ?? 4;
   const concurrentTurns = options.concurrentTurns ?? false;
@@ -319,7 +330,7 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
 
   async function startChat(request: IncomingMessage, response: ServerResponse, principal: Principal): Promise<void> {
     refuseWhileClosing();
-    const body: ChatRequest = parseChatRequest(await readJsonBody(request, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs }));
+    const body: ChatRequest = parseChatRequest(await readJsonBody(request, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs }), requestSchema);
     const model = body.model === undefined ? defaultModel : models[body.model];
     if (model === undefined) {
       throw new HttpError({
@@ -335,7 +346,8 @@ export function createChatHandler(options: ChatHandlerOptions): ChatHandler {
     const runId = crypto.randomUUID();
     await admit(runId, conversationId, principal);
     let stream: ReturnType<ChatModel['stream']>;
-    const newMessages: Message[] = body.messages.map((message) => ({ role: message.role, content: message.content }));
+    // The schema checked each part has the fields of one ContentPart shape.
+    const newMessages: Message[] = body.messages.map((message) => ({ role: message.role, content: message.content as MessageContent }));
     try {
       // Admitted after the previous turn was committed: the history holds every finished reply.
       const history = memory !== undefined ? memory.messages(conversationId) : await (storage as ChatStorage).store.messages(conversationId);

@@ -1,5 +1,5 @@
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type Principal } from './chat-handler.js';
-export { chatRequestSchema, parseChatRequest, type ChatRequest } from './chat-request.js';
+export { chatRequestSchema, chatRequestSchemaWith, parseChatRequest, type ChatRequest, type ChatRequestLimits } from './chat-request.js';
 export { MemoryConversations, type ChatStorage, type StoredRun } from './chat-storage.js';
 export { HttpError, type ErrorBody } from './http-error.js';
 export { readJsonBody } from './read-json-body.js';

@@ -310,6 +310,46 @@ describe('guards', () => {
     expect(body.error.details.map((detail) => detail.path).sort()).toEqual(['conversationId', 'messages.0.content', 'messages.0.role']);
   });
 
+  it('accepts content parts in user messages and keeps them in the conversation', async () => {
+    const { url } = await serve({ model: new FakeChatModel({ rate: 0 }) });
+    const content = [
+      { type: 'text', text: 'What is ' },
+      { type: 'image', data: 'iVBORw0KGgo=', mediaType: 'image/png' },
+      { type: 'image', url: 'https://example.com/cat.png' },
+      { type: 'file', data: 'JVBERi0xLjQ=', mediaType: 'application/pdf', filename: 'report.pdf' },
+      { type: 'text', text: 'this?' },
+    ];
+    const response = await chat(url, { conversationId: 'parts-1', messages: [{ role: 'user', content }] }, { Accept: 'application/json' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ message: { content: expect.stringContaining('You said: "What is this?"') } });
+    const history = (await (await fetch(`${url}/conversations/parts-1`)).json()) as { messages: { content: unknown }[] };
+    expect(history.messages[0]?.content).toEqual(content);
+  });
+
+  it('400 invalid_request with the field path for a malformed part, too many parts or too much base64; 413 first past maxBodyBytes', async () => {
+    const { url } = await serve({ model: new FakeChatModel(), maxParts: 3, maxPartBytes: 1000, maxBodyBytes: 4000 });
+    const pathsOf = async (response: Response): Promise<string[]> => {
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(body.error.code).toBe('invalid_request');
+      return body.error.details.map((detail) => detail.path);
+    };
+    const user = (content: unknown) => ({ messages: [{ role: 'user', content: 'First.' }, { role: 'user', content }] });
+    expect(await pathsOf(await chat(url, user([{ type: 'text', text: 'a' }, { type: 'video', url: 'https://example.com/v.mp4' }])))).toEqual(['messages.1.content.1.type']);
+    expect(await pathsOf(await chat(url, user([{ type: 'image', data: 'AAAA' }])))).toEqual(['messages.1.content.0.mediaType']);
+    const four = Array.from({ length: 4 }, () => ({ type: 'text', text: 'a' }));
+    const tooMany = await chat(url, user(four));
+    expect(tooMany.status).toBe(400);
+    expect(JSON.stringify(await tooMany.json())).toContain('at most 3 parts per message');
+    const image = (size: number) => ({ type: 'image', data: 'A'.repeat(size), mediaType: 'image/png' });
+    expect(await pathsOf(await chat(url, user([image(600), image(600)])))).toEqual(['messages.1.content.1.data']);
+    expect(await pathsOf(await chat(url, { messages: [{ role: 'system', content: [{ type: 'text', text: 'Be brief.' }] }] }))).toEqual(['messages.0.content']);
+    const large = await chat(url, user([image(5000)]));
+    expect(large.status).toBe(413);
+    const fits = await chat(url, user([image(500), image(500)]), { Accept: 'application/json' });
+    expect(fits.status).toBe(200);
+  });
+
   it('400 model_not_allowed for a model outside the allow-list; an allowed one is used', async () => {
     const { url } = await serve({
       models: { small: new FakeChatModel({ model: 'small', tokens: ['s'] }), large: new FakeChatModel({ model: 'large', tokens: ['L'] }) },
