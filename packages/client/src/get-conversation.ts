@@ -26,7 +26,7 @@ export interface GetConversationOptions extends Omit<ConnectionOptions, 'baseURL
  * import { getConversation } from '@sluice/client';
  *
  * const { messages } = await getConversation('http://localhost:3000/api', conversationId);
- * for (const message of messages) console.log(`${message.role}: ${message.content}`);
+ * for (const message of messages) console.log(`${message.role}: ${textOf(message.content)}`); // textOf from @sluice/core
  * ```
  */
 export async function getConversation(
