@@ -90,7 +90,15 @@ export interface ProviderConformanceTarget {
      * Needs `settingsOf`.
      */
     perCallSettings?: boolean;
+    /**
+     * Content parts: a user message's text, image (URL and base64) and PDF parts reach the
+     * request in order; a file type the provider cannot take is refused before any request.
+     * Needs `partsOf`.
+     */
+    contentParts?: boolean;
   };
+  /** The kinds of the last user message's content parts in a recorded request body, in order. */
+  partsOf?(body: unknown): ('text' | 'image' | 'file' | 'other')[];
   /** The temperature and token limit a recorded request body carries, under sluice's names (e.g. `max_tokens` → `maxTokens`). */
   settingsOf?(body: unknown): { temperature?: number | undefined; maxTokens?: number | undefined };
 }
@@ -382,6 +390,37 @@ export function describeProviderConformance(target: ProviderConformanceTarget): 
         expect(server.requests).toHaveLength(1);
       });
     });
+
+    if (target.supports?.contentParts === true) {
+      describe('content parts', () => {
+        const pixel = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+        const pdf = Buffer.from('%PDF-1.4\n%%EOF\n').toString('base64');
+
+        it("sends a user message's text, image and PDF parts, in order", async () => {
+          server.script({ text: 'seen' });
+          const result = await model().stream([
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'What is in these?' },
+                { type: 'image', url: 'https://example.com/cat.png' },
+                { type: 'image', data: pixel, mediaType: 'image/png' },
+                { type: 'file', data: pdf, mediaType: 'application/pdf', filename: 'report.pdf' },
+              ],
+            },
+          ]);
+          expect(result.text).toBe('seen');
+          if (target.partsOf === undefined) throw new Error(`${target.name}: supports.contentParts needs partsOf(body)`);
+          expect(target.partsOf(server.requests[0]?.body)).toEqual(['text', 'image', 'image', 'file']);
+        });
+
+        it('refuses a file type the provider cannot take with an InvalidArgumentError, before any request', async () => {
+          const attempt = async () => model().stream([{ role: 'user', content: [{ type: 'file', data: 'aGVsbG8=', mediaType: 'text/x-unknown', filename: 'a.bin' }] }]);
+          await expect(attempt()).rejects.toMatchObject({ code: 'invalid_argument' });
+          expect(server.requests).toHaveLength(0);
+        });
+      });
+    }
 
     if (target.supports?.perCallSettings === true) {
       describe('per-call settings', () => {

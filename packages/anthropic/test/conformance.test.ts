@@ -12,7 +12,12 @@ describeProviderConformance({
     return typeof content === 'string' ? content : undefined;
   },
   midStreamErrorCode: 'overloaded',
-  supports: { perCallSettings: true },
+  supports: { perCallSettings: true, contentParts: true },
+  partsOf: (body) => {
+    const content = ((body as { messages?: { role: string; content: unknown }[] }).messages ?? []).filter((message) => message.role === 'user').at(-1)?.content;
+    const kinds: Record<string, 'text' | 'image' | 'file'> = { text: 'text', image: 'image', document: 'file' };
+    return Array.isArray(content) ? (content as { type: string }[]).map((part) => kinds[part.type] ?? 'other') : [];
+  },
   settingsOf: (body) => {
     const wire = body as { temperature?: number; max_tokens?: number };
     return { temperature: wire.temperature, maxTokens: wire.max_tokens };

@@ -16,7 +16,13 @@ for (const api of ['chat', 'responses'] as const) {
       new ChatOpenAI({ api, apiKey: 'test-key', baseURL: (server as FakeProviderServer).baseURL, ...options }),
     promptOf: (body) => lastUserText(api === 'chat' ? (body as { messages?: unknown }).messages : (body as { input?: unknown }).input),
     midStreamErrorCode: 'server_error',
-    supports: { perCallSettings: true },
+    supports: { perCallSettings: true, contentParts: true },
+    partsOf: (body) => {
+      const items = (api === 'chat' ? (body as { messages?: unknown }).messages : (body as { input?: unknown }).input) as { role?: string; content?: unknown }[] | undefined;
+      const content = (items ?? []).filter((item) => item.role === 'user').at(-1)?.content;
+      const kinds: Record<string, 'text' | 'image' | 'file'> = { text: 'text', input_text: 'text', image_url: 'image', input_image: 'image', file: 'file', input_file: 'file' };
+      return Array.isArray(content) ? (content as { type: string }[]).map((part) => kinds[part.type] ?? 'other') : [];
+    },
     settingsOf: (body) => {
       const wire = body as { temperature?: number; max_completion_tokens?: number; max_output_tokens?: number };
       return { temperature: wire.temperature, maxTokens: api === 'chat' ? wire.max_completion_tokens : wire.max_output_tokens };
