@@ -22,6 +22,24 @@ function responsesToolChoice(choice: ToolChoice): unknown {
   return typeof choice === 'string' ? choice : { type: 'function', name: choice.name };
 }
 
+/**
+ * The tool choice to send, or undefined: OpenAI refuses `tool_choice` without tools (a 400), so
+ * `auto` and `none` are left out then, and a choice that needs a tool is refused here.
+ */
+function checkedToolChoice(settings: CallSettings): ToolChoice | undefined {
+  const choice = settings.toolChoice;
+  if (choice === undefined) return undefined;
+  const tools = settings.tools ?? [];
+  if (tools.length === 0) {
+    if (choice === 'auto' || choice === 'none') return undefined;
+    throw new InvalidArgumentError({ argument: 'toolChoice', message: `[sluice/openai] toolChoice ${JSON.stringify(choice)} needs tools: pass tools with it, or leave toolChoice out` });
+  }
+  if (typeof choice === 'object' && !tools.some((tool) => tool.name === choice.name)) {
+    throw new InvalidArgumentError({ argument: 'toolChoice', message: `[sluice/openai] toolChoice names the tool ${JSON.stringify(choice.name)}, which is not among the call's tools (${tools.map((tool) => tool.name).join(', ')})` });
+  }
+  return choice;
+}
+
 /** The settings' Chat Completions fields, added to `body`. */
 export function applyChatSettings(body: Record<string, unknown>, settings: CallSettings): void {
   if (settings.temperature !== undefined) body.temperature = settings.temperature;
@@ -30,7 +48,8 @@ export function applyChatSettings(body: Record<string, unknown>, settings: CallS
   if (settings.stop !== undefined) body.stop = settings.stop;
   if (settings.seed !== undefined) body.seed = settings.seed;
   if (settings.tools !== undefined && settings.tools.length > 0) body.tools = toChatTools(settings.tools);
-  if (settings.toolChoice !== undefined) body.tool_choice = chatToolChoice(settings.toolChoice);
+  const chatChoice = checkedToolChoice(settings);
+  if (chatChoice !== undefined) body.tool_choice = chatToolChoice(chatChoice);
   const format = settings.responseFormat;
   if (format?.type === 'json') body.response_format = { type: 'json_object' };
   else if (format?.type === 'json-schema') body.response_format = { type: 'json_schema', json_schema: jsonSchemaFields(format) };
@@ -54,7 +73,8 @@ export function applyResponsesSettings(body: Record<string, unknown>, settings: 
   if (settings.maxTokens !== undefined) body.max_output_tokens = settings.maxTokens;
   if (settings.topP !== undefined) body.top_p = settings.topP;
   if (settings.tools !== undefined && settings.tools.length > 0) body.tools = toResponsesTools(settings.tools);
-  if (settings.toolChoice !== undefined) body.tool_choice = responsesToolChoice(settings.toolChoice);
+  const responsesChoice = checkedToolChoice(settings);
+  if (responsesChoice !== undefined) body.tool_choice = responsesToolChoice(responsesChoice);
   const format = settings.responseFormat;
   if (format?.type === 'json') body.text = { format: { type: 'json_object' } };
   else if (format?.type === 'json-schema') body.text = { format: { type: 'json_schema', ...jsonSchemaFields(format) } };

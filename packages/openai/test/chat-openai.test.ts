@@ -247,6 +247,19 @@ describe('ChatOpenAI per-call settings', () => {
     expect(server.requests[1]?.body).toMatchObject({ tool_choice: { type: 'function', name: 'get_weather' }, text: { format: { type: 'json_object' } }, temperature: 1 });
   });
 
+  it('leaves tool_choice auto or none out without tools, and refuses a choice that needs a tool, before any request (the API answers 400)', async () => {
+    for (const api of ['chat', 'responses'] as const) {
+      server.reset();
+      const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, api });
+      server.script({ text: 'fine' });
+      await chat.invoke('Hi', { toolChoice: 'auto' });
+      expect(server.requests[0]?.body).not.toHaveProperty('tool_choice');
+      await expect(chat.invoke('Hi', { toolChoice: 'required' })).rejects.toMatchObject({ code: 'invalid_argument', argument: 'toolChoice' });
+      await expect(chat.invoke('Hi', { tools: [lookup], toolChoice: { name: 'nope' } })).rejects.toMatchObject({ argument: 'toolChoice' });
+      expect(server.requests).toHaveLength(1);
+    }
+  });
+
   it("sends json mode as response_format json_object on Chat Completions, and text (the default) as nothing", async () => {
     const chat = new ChatOpenAI({ apiKey: 'k', baseURL: server.baseURL, responseFormat: { type: 'json' } });
     server.script({ text: '{"ok":true}' }, { text: 'plain' });

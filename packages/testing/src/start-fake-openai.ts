@@ -1,5 +1,6 @@
 import { answerJson, startFakeProviderServer, type FakeProviderServer, type FakeServerOptions, type ProviderWire, type RouteContext } from './fake-provider-server.js';
 import { chatCompletion, chatCompletionFrames, chatErrorFrames } from './openai-chat-wire.js';
+import { chatRequestProblem, responsesRequestProblem } from './openai-request-rules.js';
 import { responsesErrorFrames, responsesFrames, responsesObject } from './openai-responses-wire.js';
 import type { RequestOutcome } from './recorded-request.js';
 import { streamFrames } from './sse-frame-writer.js';
@@ -44,6 +45,8 @@ const openAIWire: ProviderWire = {
           requireField(context, 'model', (value) => typeof value === 'string' && value !== '', 'a model name') ??
           requireField(context, 'messages', (value) => Array.isArray(value) && value.length > 0, 'a non-empty array of messages');
         if (invalid !== undefined) return invalid;
+        const problem = chatRequestProblem(context.body);
+        if (problem !== undefined) return context.fail({ status: 400, errorType: 'invalid_request_error', message: problem });
         const { body, reply, sequence } = context;
         if (body.stream !== true) return answerJson(context, () => chatCompletion(body, reply, sequence));
         return streamFrames(context.exchange, {
@@ -60,6 +63,8 @@ const openAIWire: ProviderWire = {
           requireField(context, 'model', (value) => typeof value === 'string' && value !== '', 'a model name') ??
           requireField(context, 'input', (value) => typeof value === 'string' || (Array.isArray(value) && value.length > 0), 'a string or a non-empty array of input items');
         if (invalid !== undefined) return invalid;
+        const problem = responsesRequestProblem(context.body);
+        if (problem !== undefined) return context.fail({ status: 400, errorType: 'invalid_request_error', message: problem });
         const { body, reply, sequence } = context;
         if (body.stream !== true) return answerJson(context, () => responsesObject(body, reply, sequence));
         return streamFrames(context.exchange, {

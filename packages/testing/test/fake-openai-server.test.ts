@@ -96,6 +96,21 @@ describe('startFakeOpenAI: Chat Completions', () => {
     expect(JSON.parse(response.text)).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringContaining("'messages'") } });
   });
 
+  it('refuses, as the real API does, tool_choice without tools and JSON mode without the word json in the messages', async () => {
+    const noTools = await post(`${server.baseURL}/chat/completions`, chatBody({ tool_choice: 'auto' }));
+    expect(noTools.status).toBe(400);
+    expect(JSON.parse(noTools.text)).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringContaining("'tool_choice' is only allowed when 'tools' are specified") } });
+    const jsonMode = await post(`${server.baseURL}/chat/completions`, chatBody({ response_format: { type: 'json_object' } }));
+    expect(jsonMode.status).toBe(400);
+    expect(JSON.parse(jsonMode.text)).toMatchObject({ error: { message: expect.stringContaining("must contain the word 'json'") } });
+    const fine = await post(`${server.baseURL}/chat/completions`, chatBody({ response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'Answer in JSON' }] }));
+    expect(fine.status).toBe(200);
+    const responsesNoTools = await post(`${server.baseURL}/responses`, { model: 'gpt-4o-mini', input: 'Say hello', stream: true, tool_choice: 'required' });
+    expect(responsesNoTools.status).toBe(400);
+    const responsesJson = await post(`${server.baseURL}/responses`, { model: 'gpt-4o-mini', input: 'Say hello', stream: true, text: { format: { type: 'json_object' } } });
+    expect(responsesJson.status).toBe(400);
+  });
+
   it('answers an unknown path with 404 and still records the request', async () => {
     const response = await post(`${server.url}/v2/nothing`, {});
     expect(response.status).toBe(404);
