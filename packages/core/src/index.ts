@@ -76,6 +76,7 @@ export {
   type RetryOptions,
 } from './provider-stream.js';
 export { MemoryRunHub, type MemoryRunHubOptions } from './memory-run-hub.js';
+export { PartialReply } from './partial-reply.js';
 export type {
   AdmitResult,
   CancelResult,

@@ -51,7 +51,7 @@ describe('runs of a dead instance', () => {
           type: 'finish',
           seq: 3,
           reason: 'aborted',
-          message: { role: 'assistant', content: 'Half a reply' },
+          message: { role: 'assistant', content: 'Half a reply', finishReason: 'aborted' },
           usage: undefined,
           error: expect.objectContaining({ code: 'run_interrupted' }),
         },

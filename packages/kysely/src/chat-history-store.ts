@@ -1,9 +1,8 @@
 import type { FinishEvent, FinishReason, Message, ReasoningBlock, Role, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
-import { InvalidArgumentError } from '@sluice/core';
+import { InvalidArgumentError, PartialReply } from '@sluice/core';
 import { sql } from 'kysely';
 import { resolveDatabase, type ChatHistoryDatabaseOptions, type ResolvedDatabase } from './chat-history-options.js';
 import { StorageError } from './errors/storage-error.js';
-import { PartialReply } from './partial-reply.js';
 import { decodeContent, encodeContent } from './text-encoding.js';
 import { messagePositionIndex } from './table-names.js';
 import { isMissingTableError, isTransientError, isUniqueViolationOn } from './transient-error.js';

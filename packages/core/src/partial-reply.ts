@@ -1,4 +1,5 @@
-import type { FinishEvent, Message, SerializedError, StreamEvent, ToolCall, Usage } from '@sluice/core';
+import type { Message, ToolCall } from './messages.js';
+import type { FinishEvent, SerializedError, StreamEvent, Usage } from './stream-event.js';
 
 interface ToolCallParts {
   id: string;
@@ -7,8 +8,16 @@ interface ToolCallParts {
 }
 
 /**
- * The reply a run had produced so far, rebuilt from its stored events the way the run itself
- * assembles it: text and reasoning joined once, tool calls from their pieces, the last usage.
+ * The reply a run had produced so far, rebuilt from its events (a stored log, a hub's log) the
+ * way the run itself assembles it: text and reasoning joined once, tool calls from their
+ * pieces, the last usage. Used to end a run whose instance died.
+ *
+ * @example
+ * ```ts
+ * const reply = new PartialReply();
+ * for (const event of events) reply.add(event);
+ * const message = reply.message(); // finishReason 'aborted'
+ * ```
  */
 export class PartialReply {
   /** The highest `seq` seen, -1 before any event. */
